@@ -1,0 +1,129 @@
+"""livepark's configuration: one dataclass per subsystem, loaded by :mod:`livepark.configload`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livepark.configload import ConfigError, build, env_overrides, merge
+from livepark.danmaku.config import HubConfig
+from livepark.media.config import MediaConfig
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    """Public WebSocket listener (signaling + danmaku)."""
+    port: int = 7880
+    http_host: str = "127.0.0.1"
+    """Public HTTP listener: demo pages, WHIP/WHEP."""
+    http_port: int = 7881
+    ops_host: str = "127.0.0.1"
+    """Operators' listener: /healthz, /metrics, admin API. Bind it to a private address."""
+    ops_port: int = 7882
+    public_url: str = ""
+    """Base URL clients use to reach the WebSocket listener (default ws://host:port)."""
+    shutdown_grace: float = 5.0
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    secret: str = ""
+    """HS256 secret. Empty: a development secret is kept in ``secret_file``."""
+    secret_file: str = "~/.local/state/livepark/dev-secret"
+    public_keys: tuple[str, ...] = ()
+    """PEM files with RS256/ES256/EdDSA public keys accepted for verification."""
+    admin_key: str = ""
+    """Bearer credential for the admin API (empty: admin API disabled)."""
+    leeway: float = 5.0
+
+
+@dataclass(frozen=True)
+class RoomsConfig:
+    seats: int = 8
+    max_cohosts: int = 3
+    max_participants: int = 10000
+    require_verified: bool = True
+    idle_timeout: float = 300.0
+    resume_grace: float = 20.0
+    invite_ttl: float = 30.0
+
+
+@dataclass(frozen=True)
+class SignalingConfig:
+    max_frame_bytes: int = 64 * 1024
+    auth_timeout: float = 5.0
+    heartbeat_interval: float = 30.0
+    idle_timeout: float = 75.0
+    """Close a connection that sent nothing (not even a ping) for this long."""
+    request_rate: float = 20.0
+    request_burst: float = 40.0
+    flood_strikes: int = 20
+    """Requests refused for rate in a row before the connection is closed (4029)."""
+    max_connections: int = 50000
+    send_queue_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    enabled: bool = False
+    """Serve /demo/token: anyone who reaches the HTTP listener gets a development token."""
+    room: str = "demo"
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    rooms: RoomsConfig = field(default_factory=RoomsConfig)
+    signaling: SignalingConfig = field(default_factory=SignalingConfig)
+    danmaku: HubConfig = field(default_factory=HubConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+
+
+def load_config(
+    path: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Defaults < TOML file (``path`` or ``$LIVEPARK_CONFIG``) < environment < overrides."""
+    env = os.environ if environ is None else environ
+    path = path or env.get("LIVEPARK_CONFIG")
+    cfg = Config()
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+        cfg = build(Config, data)
+    cfg = merge(cfg, env_overrides(Config, env))
+    if overrides:
+        cfg = merge(cfg, overrides)
+    assert isinstance(cfg, Config)
+    return cfg
+
+
+def resolve_secret(auth: AuthConfig) -> str:
+    """The HS256 secret: configured, or a development secret created once in ``secret_file``."""
+    if auth.secret:
+        return auth.secret
+    p = Path(auth.secret_file).expanduser()
+    if p.exists():
+        value = p.read_text().strip()
+        if value:
+            return value
+    p.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value

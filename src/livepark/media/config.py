@@ -1,0 +1,77 @@
+"""Media configuration (``[media]`` in the node's TOML file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+RoomKind = Literal["live", "voice"]
+"""``live``: hosts/co-hosts on camera, viewers watch.  ``voice``: numbered mic seats."""
+
+Role = Literal["publisher", "subscriber"]
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """A STUN/TURN server as a browser's ``RTCIceServer``."""
+
+    urls: tuple[str, ...] = ()
+    username: str = ""
+    credential: str = ""
+
+    def to_browser(self) -> dict[str, object]:
+        out: dict[str, object] = {"urls": list(self.urls)}
+        if self.username:
+            out["username"] = self.username
+        if self.credential:
+            out["credential"] = self.credential
+        return out
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    host_addresses: tuple[str, ...] = ()
+    """Local addresses for the SFU's host ICE candidates.  Empty: every non-loopback address
+    (aioice's default).  Tests use ``("127.0.0.1",)``."""
+    udp_port_min: int = 0
+    udp_port_max: int = 0
+    """Inclusive UDP port range for host candidates (0/0: ephemeral ports).  One port per
+    address per leg (everything is bundled and rtcp-muxed)."""
+    ice_servers: tuple[IceServer, ...] = ()
+    """STUN/TURN servers handed to clients (``Sfu.ice_servers()``)."""
+    server_ice_servers: tuple[IceServer, ...] = ()
+    """STUN/TURN servers the SFU itself uses while gathering (e.g. STUN behind 1:1 NAT).
+    Empty: none (never aiortc's default Google STUN server)."""
+
+    last_n: int = 3
+    """Voice rooms: audio slots per listener (the N most recent loudest speakers)."""
+    last_n_hold: float = 2.0
+    """Voice rooms: a speaker stays forwarded at least this long before a new one may take
+    her slot (only while she is silent)."""
+    video_slots: int = 4
+    """Live rooms: host + co-hosts forwarded to each viewer (one audio and one video slot
+    each)."""
+    nack_cache: int = 1024
+    """Packets kept per video track to answer subscribers' NACKs (a ring: oldest dropped)."""
+    keyframe_interval: float = 1.0
+    """Minimum interval between two PLIs sent to the same publisher track."""
+    keyframe_retry: float = 0.5
+    """While a subscriber waits for a keyframe, ask again this often (still subject to
+    ``keyframe_interval``)."""
+    speaker_interval: float = 0.3
+    """Minimum interval between two SpeakersChanged events of a room."""
+    speaker_threshold: float = 0.25
+    """Smoothed level (0..1, 0 = -70 dBov or quieter, 1 = 0 dBov) above which one speaks."""
+
+    answer_timeout: float = 15.0
+    """A subscriber leg whose answer does not arrive in this time is closed."""
+    connect_timeout: float = 20.0
+    """A leg that is not connected (ICE + DTLS) this long after negotiation is closed."""
+    publisher_timeout: float = 10.0
+    """A connected publisher that sends no RTP for this long is considered gone."""
+    tick_interval: float = 0.05
+    """Period of the SFU's housekeeping timer (keyframe retries, speakers, timeouts)."""
+
+    max_rooms: int = 10000
+    max_publishers_per_room: int = 32
+    max_subscribers_per_room: int = 2000

@@ -1,0 +1,151 @@
+"""Clients that stop reading: the room keeps flowing, laggards skip then get 4010, memory
+stays bounded.
+
+Server sockets get SO_SNDBUF=8 KiB and laggards SO_RCVBUF=4 KiB so kernel buffers fill
+after a few batches and the transports' own buffers (what the hub bounds) take the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from danmaku_kit import client, drain_raw, hub_server, open_client, parse_raw, raw_ws
+
+from livepark.danmaku import DanmakuHub, HubConfig, Sender, Subscriber
+from livepark.danmaku.frames import CLOSE_SLOW_CONSUMER
+
+SOFT, HARD = 16 * 1024, 64 * 1024
+TEXT = "弹幕 " * 40 + "x" * 60  # ~140 code points, ~300 bytes of UTF-8
+
+
+def config(**kw: float) -> HubConfig:
+    base = dict(
+        rate=10_000, burst=10_000, batch_window=0.05, soft_limit=SOFT, hard_limit=HARD,
+        stall_timeout=1.5, close_grace=3.0, stats_interval=0.5, event_window=0.0,
+        dup_window=0.0,
+    )  # fmt: skip
+    base.update(kw)
+    return HubConfig(**base)  # type: ignore[arg-type]
+
+
+async def produce(hub: DanmakuHub, seconds: float, per_second: int) -> int:
+    sent, start = 0, time.monotonic()
+    while time.monotonic() - start < seconds:
+        for _ in range(per_second // 20):
+            await hub.send_comment("r1", Sender(f"p{sent % 50}", "P"), f"{sent} {TEXT}")
+            sent += 1
+        await asyncio.sleep(0.05)
+    return sent
+
+
+async def test_laggards_skip_then_4010_while_room_flows_and_memory_is_bounded() -> None:
+    kicks: list[tuple[str, str]] = []
+
+    def on_kick(room: str, sub: Subscriber, reason: str) -> None:
+        kicks.append((sub.user_id, reason))
+
+    hub = DanmakuHub(config(), on_kick=on_kick)
+    async with hub_server(hub, sndbuf=8192) as hs:
+        good = [await open_client(hs.url("r1", f"good{i}"), enc)
+                for i, enc in enumerate(["json", "msgpack", "json"])]  # fmt: skip
+        laggards = [await raw_ws(hs.port, f"/?room=r1&user=lag{i}") for i in range(20)]
+        # paused: stops reading, resumes before the stall timeout -> told what it skipped
+        paused, _ = await raw_ws(hs.port, "/?room=r1&user=paused")
+        # sleeper: stops reading for good, then reads within the grace -> sees 4010
+        sleeper, _ = await raw_ws(hs.port, "/?room=r1&user=sleeper&grace=5")
+        n_conns = len(good) + len(laggards) + 2
+        bound = n_conns * (SOFT + 16 * 1024)  # soft limit + one batch frame (<16 KiB) each
+        peak = 0
+
+        async def sample() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, hs.buffered_total())
+                await asyncio.sleep(0.01)
+
+        sampler = asyncio.create_task(sample())
+        producer = asyncio.create_task(produce(hub, 4.0, 400))
+        paused_data = b""
+        for _ in range(3):  # read in bursts: 1 s paused, 0.2 s reading (stall timeout 1.5 s)
+            await asyncio.sleep(1.0)
+            paused_data += await drain_raw(paused, 0.2)
+        sent = await producer
+        paused_data += await drain_raw(paused, 0.3)  # buffer empties: the next batch goes out
+        await hub.send_comment("r1", Sender("p0", "P"), f"{sent} the end")
+        sent += 1
+        paused_data += await drain_raw(paused, 0.3)
+
+        # 1. the good members got everything, in order, never skipped, on time
+        for g in good:
+            await g.wait_for(lambda c: len(c.comments()) == sent)
+            assert [int(x["text"].split()[0]) for x in g.comments()] == list(range(sent))
+            assert all(b["skipped"] == 0 for b in g.of("danmaku.batch"))
+            delays = [
+                arrival - max(i["ts"] for i in f["items"]) / 1000
+                for f, arrival in zip(g.frames, g.arrivals, strict=True)
+                if f["type"] == "danmaku.batch"
+            ]
+            print(f"good member: max publish->receipt {max(delays) * 1000:.0f} ms")
+            assert max(delays) < 0.05 + 0.25, max(delays)
+
+        # 2. laggards were kicked (stalled: they skipped every batch for 1.5 s)
+        kicked = {u for u, _ in kicks}
+        assert {f"lag{i}" for i in range(20)} <= kicked
+        assert "sleeper" in kicked and not kicked & {"good0", "good1", "good2", "paused"}
+        assert {r for _, r in kicks} == {"stalled"}
+
+        # 3. the paused client was told how much it skipped; nothing is unaccounted for
+        frames, close = parse_raw(paused_data)
+        batches = [f for f in frames if f["type"] == "danmaku.batch"]
+        got = sum(len(b["items"]) for b in batches)
+        skipped = sum(b["skipped"] for b in batches)
+        assert close is None and skipped > 0
+        assert got + skipped == sent
+
+        # 4. the sleeper reads the backlog then the 4010 close frame
+        frames, close = parse_raw(await drain_raw(sleeper, 2.0))
+        assert close == CLOSE_SLOW_CONSUMER
+
+        # 5. memory stayed bounded, and is released once laggards are aborted
+        sampler.cancel()
+        print(f"peak server-side buffered bytes {peak} (bound {bound}, {n_conns} connections)")
+        assert peak <= bound, (peak, bound)
+        await asyncio.sleep(3.3)  # close_grace for raw laggards
+        leftover = sum(s.buffered() for u, subs in hs.subscribers.items() if u.startswith("lag")
+                       for s in subs)  # fmt: skip
+        assert leftover == 0
+        assert all(s.closed for u, subs in hs.subscribers.items() if u.startswith("lag")
+                   for s in subs)  # fmt: skip
+        for g in good:
+            await g.close()
+        for sock, _ in laggards:
+            sock.close()
+        paused.close()
+        sleeper.close()
+
+
+async def test_must_not_lose_overflow_hits_hard_limit() -> None:
+    kicks: list[tuple[str, str]] = []
+    hub = DanmakuHub(
+        config(stall_timeout=60.0),
+        on_kick=lambda room, sub, reason: kicks.append((sub.user_id, reason)),
+    )
+    async with hub_server(hub, sndbuf=8192) as hs:
+        async with client(hs.url("r1", "good"), "msgpack") as good:
+            lag, _ = await raw_ws(hs.port, "/?room=r1&user=lag&grace=0.5")
+            peak = 0
+            blob = "y" * 4000
+            for i in range(60):  # 240 KB of events, far past the 64 KiB hard limit
+                await hub.publish_event("r1", "gift.sent", {"i": i, "blob": blob})
+                peak = max(peak, hs.buffered_total())
+                await asyncio.sleep(0.005)
+            await good.wait_for(lambda c: len(c.events()) == 60)
+            assert [e["seq"] for e in good.events()] == list(range(1, 61))
+            assert kicks == [("lag", "hard_limit")]
+            assert peak <= 2 * HARD  # each connection stays under the hard limit
+            await asyncio.sleep(0.7)
+            frames, _ = parse_raw(await drain_raw(lag, 1.0))
+            # aborted after the 0.5 s grace: it never sees more than the hard limit's worth
+            assert len([f for f in frames if f["type"] == "event"]) < 60
+            lag.close()

@@ -1,0 +1,28 @@
+"""Media test fixtures: an SFU on 127.0.0.1 host candidates with short timeouts."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from media_kit import TEST_CONFIG, Env
+
+from livepark.media.config import MediaConfig
+from livepark.media.sfu import Sfu
+
+
+@pytest.fixture
+def media_config() -> MediaConfig:
+    return TEST_CONFIG
+
+
+@pytest.fixture
+async def env(media_config: MediaConfig) -> AsyncIterator[Env]:
+    env = Env(Sfu(media_config, lambda e: env.record(e)))
+    yield env
+    await env.sfu.close()

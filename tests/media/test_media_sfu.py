@@ -1,0 +1,179 @@
+"""The SFU end to end with real aiortc peers over loopback (the clients encode and decode)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+
+import pytest
+from media_kit import Env, Subscriber, closing, config, publish, subscribe, subscribe_whep_style, until
+
+from livepark.media import aiortc_adapter as adapter
+from livepark.media.events import PublisherStarted, PublisherStopped, SpeakersChanged
+
+
+def decode_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "decode" in r.getMessage()]
+
+
+def continuous(sub: Subscriber, mid: str) -> tuple[bool, bool]:
+    """(sequence numbers step by exactly 1, timestamps never go back) on ``mid``'s media SSRC."""
+    pkts = [p for p in sub.packets if p.ssrc in sub.media_ssrcs and sub.ssrc_mid[p.ssrc] == mid]
+    seq_ok = all(((b.seq - a.seq) & 0xFFFF) == 1 for a, b in itertools.pairwise(pkts))
+    ts_ok = all(((b.ts - a.ts) & 0xFFFFFFFF) < 0x80000000 for a, b in itertools.pairwise(pkts))
+    return seq_ok, ts_ok
+
+
+async def test_two_subscribers_decode_and_late_joiner_within_2s(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    alice = await publish(env.sfu, "r1", "alice")
+    bob = await subscribe(env.sfu, "r1", "bob")
+    carol = await subscribe(env.sfu, "r1", "carol")
+    async with closing(alice, bob, carol):
+        for s in (bob, carol):
+            a, v = s.mids("audio")[0], s.mids("video")[0]
+            assert await until(lambda s=s, a=a, v=v: s.decoded(v) >= 10 and s.decoded(a) >= 10, 8), s.frames
+        assert env.of(PublisherStarted)[0].kinds == ("audio", "video")
+        assert env.slots_of("bob")[bob.mids("video")[0]] == "alice"
+        await asyncio.sleep(1.0)  # well into the stream (aiortc's VP8 GOP is 3000 frames)
+        t0 = time.monotonic()
+        dave = await subscribe(env.sfu, "r1", "dave")
+        async with closing(dave):
+            v = dave.mids("video")[0]
+            assert await until(lambda: dave.decoded(v) >= 1, 2.0), "late joiner decoded nothing in 2 s"
+            first = dave.frames[v][0][0] - t0
+            assert first < 2.0
+            assert await until(lambda: dave.decoded(v) >= 10, 3.0)
+            logging.getLogger(__name__).warning("late joiner first frame after %.3f s", first)
+        assert not bob.errors and not carol.errors and not decode_warnings(caplog)
+        stats = env.sfu.stats()
+        assert stats["plis_sent"] >= 1 and stats["keyframes_forwarded"] >= 2
+        assert stats["packets_forwarded"] > stats["packets_received"]
+
+
+@pytest.mark.parametrize("media_config", [config(video_slots=1)])
+async def test_publisher_replaced_in_same_slot_keeps_decoder_going(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    alice = await publish(env.sfu, "r2", "alice")
+    bob = await subscribe(env.sfu, "r2", "bob")
+    async with closing(alice, bob):
+        a, v = bob.mids("audio")[0], bob.mids("video")[0]
+        assert await until(lambda: bob.decoded(v) >= 10 and bob.decoded(a) >= 10, 8)
+        await env.sfu.unpublish("r2", "alice")
+        await alice.close()
+        carol = await publish(env.sfu, "r2", "carol")
+        async with closing(carol):
+            t = time.monotonic()
+            assert await until(lambda: env.slots_of("bob") == {a: "carol", v: "carol"}, 5)
+            assert await until(lambda: bob.decoded(v, since=t) >= 15 and bob.decoded(a, since=t) >= 15, 6)
+        assert continuous(bob, v) == (True, True)
+        assert continuous(bob, a) == (True, True)
+        assert not bob.errors and not decode_warnings(caplog)
+        stopped = env.of(PublisherStopped)
+        assert [(e.user_id, e.reason) for e in stopped][:2] == [("alice", "unpublished"), ("carol", "bye")]
+
+
+async def test_set_forwarding_stops_audio_within_200ms(env: Env) -> None:
+    alice = await publish(env.sfu, "r3", "alice", video=False)
+    bob = await subscribe(env.sfu, "r3", "bob")
+    async with closing(alice, bob):
+        a = bob.mids("audio")[0]
+        assert await until(lambda: len(bob.rtp(a)) >= 20, 8)
+        t0 = time.monotonic()
+        env.sfu.set_forwarding("r3", "alice", audio=False, video=True)
+        await asyncio.sleep(0.6)
+        late = bob.rtp(a, since=t0 + 0.2)
+        assert late == [], f"{len(late)} audio packets arrived more than 200 ms after muting"
+        assert env.slots_of("bob")[a] is None
+        t1 = time.monotonic()
+        env.sfu.set_forwarding("r3", "alice", audio=True, video=True)
+        assert await until(lambda: len(bob.rtp(a, since=t1)) >= 5, 1.0)
+        assert continuous(bob, a) == (True, True)
+
+
+@pytest.mark.parametrize("media_config", [config(last_n=2)])
+async def test_voice_room_last_n_follows_the_speakers(env: Env) -> None:
+    a = await publish(env.sfu, "v1", "a", kind="voice", video=False, amplitude=0.5)
+    b = await publish(env.sfu, "v1", "b", kind="voice", video=False, amplitude=0.5)
+    c = await publish(env.sfu, "v1", "c", kind="voice", video=False, amplitude=0.0)
+    lis = await subscribe(env.sfu, "v1", "listener", kind="voice")
+    async with closing(a, b, c, lis):
+        assert lis.mids("video") == [] and len(lis.mids("audio")) == 2
+        assert await until(lambda: sorted(filter(None, env.slots_of("listener").values())) == ["a", "b"], 6)
+        assert await until(
+            lambda: any({u for u, _ in e.levels} == {"a", "b"} for e in env.of(SpeakersChanged)), 4
+        )
+        # a goes quiet, c starts talking: c takes a's slot, b keeps hers
+        slot_b = next(m for m, u in env.slots_of("listener").items() if u == "b")
+        assert a.tone is not None and c.tone is not None
+        a.tone.amplitude, c.tone.amplitude = 0.0, 0.5
+        t = time.monotonic()
+        assert await until(lambda: sorted(filter(None, env.slots_of("listener").values())) == ["b", "c"], 4)
+        assert env.slots_of("listener")[slot_b] == "b"
+        slot_c = next(m for m, u in env.slots_of("listener").items() if u == "c")
+        assert await until(lambda: len(lis.rtp(slot_c, since=time.monotonic() - 0.3)) >= 5, 2)
+        assert await until(lambda: {u for u, _ in env.of(SpeakersChanged)[-1].levels} == {"b", "c"}, 3)
+        assert continuous(lis, slot_c) == (True, True)
+        spoken = [tt for tt, _ in env.timed(SpeakersChanged)]
+        assert all(y - x >= 0.3 - 0.02 for x, y in itertools.pairwise(spoken))
+        assert time.monotonic() - t < 4
+
+
+async def test_subscriber_nacks_served_from_cache(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    alice = await publish(env.sfu, "r4", "alice", audio=False)
+    bob = await subscribe(env.sfu, "r4", "bob", drop_every=15)
+    async with closing(alice, bob):
+        v = bob.mids("video")[0]
+        assert await until(lambda: bob.decoded(v) >= 40 and env.sfu.stats()["nacks_served"] >= 3, 8)
+        assert bob.dropped >= 3
+        rtx = [p for p in bob.packets if p.ssrc in bob.ssrc_mid and p.ssrc not in bob.media_ssrcs]
+        assert rtx, "no retransmission reached the subscriber"
+        stats = env.sfu.stats()
+        assert stats["nacks_served"] >= 3
+        assert not decode_warnings(caplog)
+
+
+async def test_whep_style_client_offer(env: Env) -> None:
+    alice = await publish(env.sfu, "r5", "alice")
+    bob = await subscribe_whep_style(env.sfu, "r5", "bob")
+    async with closing(alice, bob):
+        a, v = bob.mids("audio")[0], bob.mids("video")[0]
+        assert await until(lambda: bob.decoded(v) >= 10 and bob.decoded(a) >= 10, 8)
+        assert env.slots_of("bob") == {a: "alice", v: "alice"}
+
+
+async def test_h264_is_forwarded_too(env: Env) -> None:
+    alice = await publish(env.sfu, "r6", "alice", audio=False, video_codec="video/H264")
+    bob = await subscribe(env.sfu, "r6", "bob")
+    async with closing(alice, bob):
+        v = bob.mids("video")[0]
+        assert await until(lambda: bob.decoded(v) >= 10, 8)
+        assert {p.pt for p in bob.packets if p.ssrc in bob.media_ssrcs} <= {99, 101}
+
+
+async def test_vanished_publisher_is_cleaned_up_and_room_continues(env: Env) -> None:
+    alice = await publish(env.sfu, "r7", "alice", audio=True, video=False)
+    bob = await subscribe(env.sfu, "r7", "bob")
+    async with closing(alice, bob):
+        a = bob.mids("audio")[0]
+        assert await until(lambda: len(bob.rtp(a)) >= 10, 8)
+        t = time.monotonic()
+        adapter.vanish(alice.pc)  # no BYE, no DTLS close_notify
+        assert await until(lambda: env.of(PublisherStopped), 1.5 + 1.0)
+        stopped = env.of(PublisherStopped)[0]
+        assert (stopped.user_id, stopped.reason) == ("alice", "rtp_timeout")
+        assert time.monotonic() - t < 2.5
+        assert env.slots_of("bob")[a] is None
+        carol = await publish(env.sfu, "r7", "carol", video=False)
+        async with closing(carol):
+            assert await until(lambda: env.slots_of("bob")[a] == "carol", 5)
+            t2 = time.monotonic()
+            assert await until(lambda: len(bob.rtp(a, since=t2)) >= 10, 5)
+        assert env.sfu.stats()["publishers"] == 0
