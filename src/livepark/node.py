@@ -29,7 +29,7 @@ from livepark.room_outbox import RoomOutbox
 from livepark.rooms import actions as a
 from livepark.rooms import commands as c
 from livepark.rooms.config import RoomConfig, RoomKind
-from livepark.rooms.errors import RoomError
+from livepark.rooms.errors import ErrorCode, RoomError
 from livepark.rooms.members import MemberInfo
 from livepark.rooms.registry import RoomRegistry
 from livepark.rooms.room import Room
@@ -41,6 +41,14 @@ from livepark.signaling.resume import ResumeTable
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
+
+
+class HttpRefused(LiveparkError):
+    """A refusal on an HTTP endpoint, with the status to answer."""
+
+    def __init__(self, message: str, *, code: str, http_status: int) -> None:
+        super().__init__(message, code=code)
+        self.http_status = http_status
 
 
 class Node:
@@ -71,6 +79,8 @@ class Node:
         self.sfu = sfu
         self.outbox = RoomOutbox(hub.publish_event)
         self.members: dict[tuple[str, str], Connection] = {}
+        self.headless: set[tuple[str, str]] = set()
+        """Members present only through a WHIP session (OBS): they leave when it stops."""
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -314,13 +324,21 @@ class Node:
             if conn is not None:
                 conn.send(event("media.slots", {"slots": dict(ev.slots)}))
         elif isinstance(ev, me.PublisherStarted):
-            if self.registry.get(ev.room_id) is not None:
+            room = self.registry.get(ev.room_id)
+            if room is not None:
+                audio, video = room.forwarding(ev.user_id)
+                self.sfu.set_forwarding(ev.room_id, ev.user_id, audio=audio, video=video)
                 self.outbox.push(ev.room_id, "publisher.started",
                                  {"user_id": ev.user_id, "kinds": list(ev.kinds)})
         elif isinstance(ev, me.PublisherStopped):
-            if self.registry.get(ev.room_id) is not None:
+            room = self.registry.get(ev.room_id)
+            if room is not None:
                 self.outbox.push(ev.room_id, "publisher.stopped",
                                  {"user_id": ev.user_id, "reason": ev.reason})
+                if (ev.room_id, ev.user_id) in self.headless and ev.reason != "replaced":
+                    self.headless.discard((ev.room_id, ev.user_id))
+                    if room.member(ev.user_id) is not None:
+                        self.apply(ev.room_id, room.handle(c.Leave(ev.user_id), self.clock()))
         elif isinstance(ev, me.LegFailed):
             conn = self.members.get((ev.room_id, ev.user_id))
             if conn is not None:
@@ -392,6 +410,35 @@ class Node:
         claims, room = self._media_member(conn)
         await self.sfu.unpublish(room.room_id, claims.user_id)
         return {}
+
+    async def authorize_http(self, token: str, room_id: str, action: str) -> str:
+        """WHIP/WHEP: check the bearer token and the room's rules; return the user id.
+
+        A WHIP publisher who is not in the room joins it headless (creating it when her
+        token has room_admin, as a first join does) and leaves when her stream stops.
+        """
+        try:
+            claims = self.authenticate(token, room_id)
+            if action == "subscribe":
+                claims.require("can_subscribe")
+                if self.registry.get(room_id) is None:
+                    raise RoomError(ErrorCode.ROOM_NOT_FOUND, "no such room")
+                return claims.user_id
+            claims.require("can_publish")
+            room = self.registry.get(room_id)
+            if room is None or room.member(claims.user_id) is None:
+                room, actions = self.registry.join(
+                    room_id, self.member_info(claims), self.clock(), kind=RoomKind.LIVE,
+                    connection_id="whip",
+                )
+                self.headless.add((room_id, claims.user_id))
+                self.apply(room_id, actions)
+            if not room.may_publish(claims.user_id):
+                raise RoomError(ErrorCode.NOT_PERMITTED, "take a seat or be the host to publish")
+            return claims.user_id
+        except RoomError as exc:
+            status = 404 if exc.code in ("room_not_found", "room_ended") else 403
+            raise HttpRefused(exc.message, code=exc.code, http_status=status) from exc
 
     def _media_member(self, conn: Connection) -> tuple[Claims, Room]:
         claims = conn.claims

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from aiohttp import web
 
 from livepark.auth.grants import Grants
 from livepark.auth.tokens import mint_token
+from livepark.media.whip import add_whip_routes
 from livepark.node import Node
+from livepark.rooms.config import RoomKind
 
 NODE_KEY = web.AppKey("public_node", Node)
 SECRET_KEY = web.AppKey("secret", str)
@@ -72,4 +75,10 @@ def public_app(node: Node, secret: str) -> web.Application:
     app.router.add_get("/demo/config", demo_config)
     app.router.add_get("/demo/token", demo_token)
     app.router.add_static("/static/", web_root(), show_index=False)
+
+    def room_kind(room_id: str) -> Literal["live", "voice"]:
+        room = node.registry.get(room_id)
+        return "voice" if room is not None and room.kind is RoomKind.VOICE else "live"
+
+    add_whip_routes(app, node.sfu, node.authorize_http, room_kind=room_kind)
     return app

@@ -1,0 +1,69 @@
+"""The operators' listener: health, metrics, and the admin API's credential checks."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from helpers.livenode import ADMIN_KEY, HOST, Client, running_node, token
+
+
+async def test_healthz_and_metrics_reflect_rooms() -> None:
+    async with running_node() as app, aiohttp.ClientSession() as http:
+        assert app.ports is not None
+        base = f"http://127.0.0.1:{app.ports.ops}"
+        host = await Client.connect(app)
+        await host.join(token("m1", "hana", HOST), kind="live")
+        app.node.tick()
+        async with http.get(f"{base}/healthz") as r:
+            assert r.status == 200 and (await r.json())["rooms"] == 1
+        async with http.get(f"{base}/metrics") as r:
+            text = await r.text()
+        assert 'livepark_rooms{kind="live"} 1.0' in text
+        assert "livepark_connections 1.0" in text
+        assert 'livepark_signaling_messages_in_total{type="join"}' in text
+        assert "livepark_danmaku_" in text
+        await host.close()
+
+
+async def test_admin_api_requires_the_key_and_works_with_it() -> None:
+    async with running_node() as app, aiohttp.ClientSession() as http:
+        assert app.ports is not None
+        base = f"http://127.0.0.1:{app.ports.ops}/admin"
+        async with http.get(f"{base}/rooms") as r:
+            assert r.status == 401
+        async with http.get(f"{base}/rooms", headers={"Authorization": "Bearer wrong"}) as r:
+            assert r.status == 401
+        auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        async with http.post(f"{base}/rooms", json={"room": "a1", "kind": "voice"}, headers=auth) as r:
+            assert r.status == 201
+        async with http.post(f"{base}/rooms", json={"room": "a1"}, headers=auth) as r:
+            assert r.status == 409 and (await r.json())["error"]["code"] == "room_exists"
+        async with http.post(f"{base}/rooms", data=b"{", headers=auth) as r:
+            assert r.status == 400
+        host = await Client.connect(app)
+        joined = await host.join(token("a1", "hana", HOST))
+        assert joined["you"]["role"] == "host"
+        viewer = await Client.connect(app)
+        await viewer.join(token("a1", "bo"))
+        async with http.get(f"{base}/rooms/a1", headers=auth) as r:
+            body = await r.json()
+            assert {m["user_id"] for m in body["room"]["members"]} == {"hana", "bo"}
+        async with http.post(f"{base}/rooms/a1/kick", json={"user_id": "bo", "ban_seconds": 5},
+                             headers=auth) as r:
+            assert r.status == 200
+        assert await viewer.wait_closed() == 4003
+        async with http.post(f"{base}/rooms/a1/end", json={"reason": "policy"}, headers=auth) as r:
+            assert r.status == 200
+        ended = await host.next_event("room.ended")
+        assert ended["data"]["reason"] == "policy"
+        async with http.post(f"{base}/rooms/nope/end", json={}, headers=auth) as r:
+            assert r.status == 404
+
+
+async def test_admin_api_disabled_without_key() -> None:
+    from helpers.livenode import node_config
+
+    async with running_node(node_config(auth={"admin_key": ""})) as app, aiohttp.ClientSession() as http:
+        assert app.ports is not None
+        async with http.get(f"http://127.0.0.1:{app.ports.ops}/admin/rooms") as r:
+            assert r.status == 404 and (await r.json())["error"]["code"] == "admin_disabled"
