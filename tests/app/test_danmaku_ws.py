@@ -1,0 +1,52 @@
+"""Danmaku through a whole node: the signaling socket carries comments, likes and history."""
+
+from __future__ import annotations
+
+from livepark.auth.grants import Grants
+
+from helpers.livenode import HOST, Client, running_node, token
+
+
+async def test_comments_history_likes_and_grants() -> None:
+    async with running_node() as app:
+        host = await Client.connect(app)
+        await host.join(token("d1", "hana", HOST), kind="live")
+        viewer = await Client.connect(app, "msgpack")
+        await viewer.join(token("d1", "mia"))
+        sent = await host.ok("danmaku.send", text="welcome ✨")
+        assert sent["text"] == "welcome ✨" and sent["comment_id"]
+        batch = await viewer.next_frame("danmaku.batch")
+        assert [i["text"] for i in batch["items"] if i["kind"] == "comment"] == ["welcome ✨"]
+        assert batch["items"][0]["user"] == {"id": "hana", "name": "Hana"}
+
+        assert await host.error("danmaku.send", text="welcome ✨") == "duplicate"
+        assert await host.error("danmaku.send", text="   ") == "empty"
+        assert await host.error("danmaku.send", text="x" * 500) == "too_long"
+
+        late = await Client.connect(app)
+        await late.join(token("d1", "zoe"))
+        history = await late.next_frame("danmaku.history")
+        assert [i["text"] for i in history["items"]] == ["welcome ✨"]
+
+        muted = await Client.connect(app)
+        await muted.join(token("d1", "quiet", Grants(can_publish_data=False)))
+        assert await muted.error("danmaku.send", text="hi") == "insufficient_grant"
+        assert await muted.error("danmaku.like", count=1) == "insufficient_grant"
+
+        assert (await viewer.ok("danmaku.like", count=3))["counted"] == 3
+        stats = await host.next_frame("danmaku.stats", timeout=5)
+        assert stats["likes"] >= 3 and stats["online"] >= 3
+        for c in (host, viewer, late, muted):
+            await c.close()
+
+
+async def test_rate_limit_on_comments() -> None:
+    async with running_node() as app:
+        host = await Client.connect(app)
+        await host.join(token("d2", "hana", HOST))
+        codes = []
+        for i in range(6):
+            reply = await host.request("danmaku.send", text=f"msg {i}")
+            codes.append("ok" if reply["ok"] else reply["error"]["code"])
+        assert codes[:3] == ["ok", "ok", "ok"] and "rate_limited" in codes
+        await host.close()
