@@ -58,7 +58,7 @@ class App:
         s = self.config.server
         self.node.start()
         await self.signaling.start(s.host, s.port)
-        http_port = await self._serve_http(public_app(self.node, self.secret), s.http_host, s.http_port)
+        http_port = await self._serve_http(public_app(self.node, self.secret, self.signaling.port), s.http_host, s.http_port)
         ops_port = await self._serve_http(ops_app(self.node), s.ops_host, s.ops_port)
         self.ports = Ports(self.signaling.port, http_port, ops_port)
         return self.ports
@@ -77,8 +77,8 @@ class App:
     async def stop(self) -> None:
         """Tell clients the server is going away, close peers, flush what is durable."""
         await self.signaling.close_all(CloseCode.GOING_AWAY, "server shutting down")
-        await self.node.stop()
         await self.sfu.close()
+        await self.node.stop()
         await self.hub.aclose()
         for runner in self._runners:
             await runner.cleanup()

@@ -29,9 +29,18 @@ def web_root() -> Path:
     return Path(str(resources.files("livepark") / "web"))
 
 
-def ws_url(node: Node) -> str:
-    s = node.config.server
-    return s.public_url or f"ws://{s.host}:{s.port}/"
+WS_PORT = web.AppKey("ws_port", int)
+
+
+def ws_url(request: web.Request) -> str:
+    """``server.public_url``, else the listener's real port on the host the browser used."""
+    node = request.app[NODE_KEY]
+    if node.config.server.public_url:
+        return node.config.server.public_url
+    host = request.url.host or node.config.server.host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"ws://{host}:{request.app[WS_PORT]}/"
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -41,7 +50,7 @@ async def index(request: web.Request) -> web.StreamResponse:
 async def demo_config(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     return web.json_response(
-        {"ws_url": ws_url(node), "room": node.config.demo.room, "demo": node.config.demo.enabled}
+        {"ws_url": ws_url(request), "room": node.config.demo.room, "demo": node.config.demo.enabled}
     )
 
 
@@ -64,12 +73,13 @@ async def demo_token(request: web.Request) -> web.Response:
         )
     token = mint_token(request.app[SECRET_KEY], room=room, identity=identity,
                        name=q.get("name", identity)[:64], grants=DEMO_ROLES[role], ttl=6 * 3600)
-    return web.json_response({"token": token, "ws_url": ws_url(node), "room": room})
+    return web.json_response({"token": token, "ws_url": ws_url(request), "room": room})
 
 
-def public_app(node: Node, secret: str) -> web.Application:
+def public_app(node: Node, secret: str, ws_port: int) -> web.Application:
     app = web.Application(client_max_size=256 * 1024)
     app[NODE_KEY] = node
+    app[WS_PORT] = ws_port
     app[SECRET_KEY] = secret
     app.router.add_get("/", index)
     app.router.add_get("/demo/config", demo_config)

@@ -46,7 +46,10 @@ class Dispatcher:
                 conn.close(CloseCode.AUTH_FAILED, exc.code)
             return
         except LiveparkError as exc:
-            self._refuse(conn, request, exc.code, exc.message, getattr(exc, "retry_after", None))
+            wire = exc.to_wire() if hasattr(exc, "to_wire") else {}
+            extra = {k: v for k, v in wire.items() if k not in ("code", "message")}
+            extra.setdefault("retry_after", getattr(exc, "retry_after", None))
+            self._refuse(conn, request, exc.code, exc.message, **extra)
             return
         except BadArguments as exc:
             self._refuse(conn, request, codes.BAD_REQUEST, str(exc))
@@ -80,11 +83,9 @@ class Dispatcher:
         return {}
 
     @staticmethod
-    def _refuse(
-        conn: Connection, request: Request, code: str, message: str, retry_after: Any = None
-    ) -> None:
+    def _refuse(conn: Connection, request: Request, code: str, message: str, **extra: Any) -> None:
         metrics.ERRORS.labels(code).inc()
-        conn.send(reply_error(request.id, code, message, retry_after=retry_after))
+        conn.send(reply_error(request.id, code, message, **extra))
 
 
 @handler("join")
