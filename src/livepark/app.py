@@ -58,7 +58,8 @@ class App:
         s = self.config.server
         self.node.start()
         await self.signaling.start(s.host, s.port)
-        http_port = await self._serve_http(public_app(self.node, self.secret, self.signaling.port), s.http_host, s.http_port)
+        public = public_app(self.node, self.secret, self.signaling.port)
+        http_port = await self._serve_http(public, s.http_host, s.http_port)
         ops_port = await self._serve_http(ops_app(self.node), s.ops_host, s.ops_port)
         self.ports = Ports(self.signaling.port, http_port, ops_port)
         return self.ports

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from livepark.auth.grants import Grants
-
 from helpers.livenode import HOST, Client, running_node, token
+from livepark.auth.grants import Grants
 
 
 async def test_comments_history_likes_and_grants() -> None:
