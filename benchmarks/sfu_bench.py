@@ -35,7 +35,6 @@ import math
 import multiprocessing as mp
 import os
 import resource
-import statistics
 import struct
 import sys
 import time
@@ -149,7 +148,11 @@ async def _publisher(url: str, mode: str, kinds: list[str], stop: Any, ready: An
         from aiortc import RTCRtpSender
 
         t.setCodecPreferences(
-            [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in ("video/VP8", "video/rtx")]
+            [
+                c
+                for c in RTCRtpSender.getCapabilities("video").codecs
+                if c.mimeType in ("video/VP8", "video/rtx")
+            ]
         )
     adapter.configure_gathering(pc, [HOST], None)
     await pc.setLocalDescription(await pc.createOffer())
@@ -158,8 +161,7 @@ async def _publisher(url: str, mode: str, kinds: list[str], stop: Any, ready: An
             answer = await r.text()
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     ready.set()
-    while not stop.is_set():
-        await asyncio.sleep(0.1)
+    await asyncio.get_running_loop().run_in_executor(None, stop.wait)
     await pc.close()
 
 
@@ -220,7 +222,11 @@ async def _worker(url: str, ids: list[str], kinds: list[str], cmd: Any, out: Any
                 d.append(time.monotonic() - STAMP.unpack_from(p, i + 4)[0])
 
         adapter.hook_receiver(
-            receiver, on_rtp=on_rtp, on_started=lambda info: None, on_sender_report=lambda *a: None, on_bye=lambda: None
+            receiver,
+            on_rtp=on_rtp,
+            on_started=lambda info: None,
+            on_sender_report=lambda *a: None,
+            on_bye=lambda: None,
         )
 
     async def one(http: aiohttp.ClientSession, sid: str) -> None:
@@ -240,7 +246,9 @@ async def _worker(url: str, ids: list[str], kinds: list[str], cmd: Any, out: Any
         for i in range(0, len(ids), 10):
             await asyncio.gather(*(one(http, sid) for sid in ids[i : i + 10]))
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and sum(1 for s in ids if got.get(s, set()) >= set(kinds)) < len(ids):
+    while time.monotonic() < deadline:
+        if sum(1 for s in ids if got.get(s, set()) >= set(kinds)) == len(ids):
+            break
         await asyncio.sleep(0.1)
     loop = asyncio.get_running_loop()
     out.put(("ready", sum(1 for s in ids if got.get(s, set()) >= set(kinds))))
@@ -277,7 +285,9 @@ class SfuServer:
         from livepark.media.sfu import Sfu
 
         self.sfu = Sfu(
-            MediaConfig(host_addresses=(HOST,), video_slots=1, max_subscribers_per_room=10_000, answer_timeout=60),
+            MediaConfig(
+                host_addresses=(HOST,), video_slots=1, max_subscribers_per_room=10_000, answer_timeout=60
+            ),
             lambda e: None,
         )
         self.fanout: list[float] = []
@@ -382,7 +392,16 @@ async def _loop_lag(samples: list[float], stop: asyncio.Event) -> None:
         samples.append(time.perf_counter() - t - 0.01)
 
 
-async def run_phase(mode: str, n: int, kinds: list[str], window: float, workers: int) -> dict[str, Any]:
+async def run_phase(
+    mode: str,
+    n: int,
+    kinds: list[str],
+    window: float,
+    workers: int,
+    profile: bool = False,
+    warmup: float = 2.0,
+    repeat: int = 1,
+) -> dict[str, Any]:
     from aiohttp import web
 
     server: SfuServer | RelayServer = SfuServer() if mode == "sfu" else RelayServer()
@@ -438,7 +457,7 @@ async def run_phase(mode: str, n: int, kinds: list[str], window: float, workers:
         msg = await loop.run_in_executor(None, out.get, True, 120)
         ready += msg[1]
     setup_s = time.monotonic() - t_setup
-    await asyncio.sleep(2.0)  # warm up
+    await asyncio.sleep(warmup)
 
     lag: list[float] = []
     lag_stop = asyncio.Event()
@@ -446,13 +465,33 @@ async def run_phase(mode: str, n: int, kinds: list[str], window: float, workers:
     server.fanout.clear()
     for q in cmds:
         q.put("start")
-    r0 = resource.getrusage(resource.RUSAGE_SELF)
-    f0 = server.forwarded()
-    t0 = time.monotonic()
-    await asyncio.sleep(window)
-    r1 = resource.getrusage(resource.RUSAGE_SELF)
-    f1 = server.forwarded()
-    t1 = time.monotonic()
+    prof = None
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    windows: list[tuple[float, float, int]] = []  # (cpu s, duration s, sfu forwarded)
+    user_sys = [0.0, 0.0]
+    for _ in range(repeat):
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        f0 = server.forwarded()
+        t0 = time.monotonic()
+        await asyncio.sleep(window)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        f1 = server.forwarded()
+        t1 = time.monotonic()
+        cpu_w = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        user_sys[0] += r1.ru_utime - r0.ru_utime
+        user_sys[1] += r1.ru_stime - r0.ru_stime
+        windows.append((cpu_w, t1 - t0, f1 - f0))
+    if prof is not None:
+        import pstats
+
+        prof.disable()
+        pstats.Stats(prof).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(
+            int(os.environ.get("BENCH_TOP", "25"))
+        )
     for q in cmds:
         q.put("stop")
     lag_stop.set()
@@ -460,9 +499,18 @@ async def run_phase(mode: str, n: int, kinds: list[str], window: float, workers:
     fanout = list(server.fanout)
     results = [await loop.run_in_executor(None, out.get, True, 60) for _ in procs]
 
+    # Idle overhead: the same legs with no media (RTCP, ICE consent, timers).
+    stop_pub.set()
+    await loop.run_in_executor(None, pub.join, 15)
+    await asyncio.sleep(1.5)
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    await asyncio.sleep(window)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    idle_cpu = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) / (time.monotonic() - t0)
+
     for q in cmds:
         q.put("quit")
-    stop_pub.set()
     for p in [*procs, pub]:
         await loop.run_in_executor(None, p.join, 15)
         if p.is_alive():
@@ -470,8 +518,8 @@ async def run_phase(mode: str, n: int, kinds: list[str], window: float, workers:
     await server.close()
     await runner.cleanup()
 
-    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    dur = t1 - t0
+    cpu = sum(w[0] for w in windows)
+    dur = sum(w[1] for w in windows)
     per_kind: dict[str, Any] = {}
     delivered = 0
     all_delays: list[float] = []
@@ -497,9 +545,16 @@ async def run_phase(mode: str, n: int, kinds: list[str], window: float, workers:
         "setup_s": round(setup_s, 1),
         "window_s": round(dur, 2),
         "delivered_pps": delivered / dur,
-        "sfu_forwarded_pps": (f1 - f0) / dur if mode == "sfu" else None,
+        "sfu_forwarded_pps": sum(w[2] for w in windows) / dur if mode == "sfu" else None,
         "server_cpu_pct": 100 * cpu / dur,
         "cpu_us_per_packet": 1e6 * cpu / delivered if delivered else float("nan"),
+        "idle_cpu_pct": 100 * idle_cpu,
+        "marginal_us_per_packet": 1e6 * (cpu - idle_cpu * dur) / delivered if delivered else float("nan"),
+        "user_us_per_packet": 1e6 * user_sys[0] / delivered if delivered else float("nan"),
+        "sys_us_per_packet": 1e6 * user_sys[1] / delivered if delivered else float("nan"),
+        "cpu_us_per_packet_windows": [
+            round(1e6 * c / (delivered * d / dur), 2) if delivered else None for c, d, _ in windows
+        ],
         "fanout_p50_ms": pct(fanout, 0.5) * 1e3 if fanout else None,
         "fanout_p99_ms": pct(fanout, 0.99) * 1e3 if fanout else None,
         "loop_lag_p99_ms": pct(lag, 0.99) * 1e3 if lag else None,
@@ -513,13 +568,21 @@ def fmt(r: dict[str, Any]) -> str:
 
     kinds = "; ".join(
         f"{k}: {v['subscribers_receiving']} subs, loss {f(100 * v['loss'], '.2f')}%"
-        + (f", e2e p50/p99 {f(v['e2e_p50_ms'])}/{f(v['e2e_p99_ms'])} ms" if v["e2e_p50_ms"] is not None else "")
+        + (
+            f", e2e p50/p99 {f(v['e2e_p50_ms'])}/{f(v['e2e_p99_ms'])} ms"
+            if v["e2e_p50_ms"] is not None
+            else ""
+        )
         for k, v in r["per_kind"].items()
     )
+    per_window = r["cpu_us_per_packet_windows"]
+    spread = f" (windows: {', '.join(f(x, '.1f') for x in per_window)})" if len(per_window) > 1 else ""
     return (
         f"{r['mode']:5} N={r['n']:<4} {r['kinds']:11} ready={r['ready']:<4} "
         f"delivered {f(r['delivered_pps'], '.0f')} pkt/s, server CPU {f(r['server_cpu_pct'])}% "
-        f"= {f(r['cpu_us_per_packet'], '.2f')} µs/pkt; fan-out p50/p99 "
+        f"= {f(r['cpu_us_per_packet'], '.2f')} µs/pkt{spread} [user {f(r['user_us_per_packet'])}"
+        f" + sys {f(r['sys_us_per_packet'])}], idle legs {f(r['idle_cpu_pct'])}%, marginal "
+        f"{f(r['marginal_us_per_packet'], '.2f')} µs/pkt; fan-out p50/p99 "
         f"{f(r['fanout_p50_ms'], '.3f')}/{f(r['fanout_p99_ms'], '.3f')} ms; "
         f"loop lag p99 {f(r['loop_lag_p99_ms'])} ms | {kinds}"
     )
@@ -529,38 +592,47 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, action="append", help="subscribers (repeatable); default 50")
     ap.add_argument("--phases", default="audio,audio+video", help="comma list of audio / audio+video")
-    ap.add_argument("--window", type=float, default=10.0, help="measurement window, seconds")
+    ap.add_argument("--window", type=float, default=5.0, help="measurement window, seconds")
+    ap.add_argument("--repeat", type=int, default=3, help="consecutive windows per phase")
     ap.add_argument("--workers", type=int, default=4, help="subscriber processes")
     ap.add_argument("--relay-max", type=int, default=None, help="cap N for the MediaRelay baseline")
     ap.add_argument("--no-relay", action="store_true", help="skip the MediaRelay baseline")
     ap.add_argument("--video-max", type=int, default=None, help="cap N for the audio+video phase")
-    ap.add_argument("--smoke", action="store_true", help="N=4, 3 s windows (< 30 s in all)")
+    ap.add_argument("--smoke", action="store_true", help="N=4, audio+video, 2 s windows (< 30 s in all)")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--profile", action="store_true", help="cProfile the server during each window")
     args = ap.parse_args()
     ns = args.n or [50]
     window = args.window
+    warmup = 2.0
     if args.smoke:
-        ns, window = [4], 3.0
+        ns, window, warmup = [4], 2.0, 1.0
+        args.workers, args.repeat = 1, 1
+    if args.smoke:
+        args.phases = "audio+video"
     phases = [p.split("+") for p in args.phases.split(",")]
     print(f"# sfu_bench: cpus={os.cpu_count()} python={sys.version.split()[0]} pid={os.getpid()}", flush=True)
     results = []
     for n in ns:
         for kinds in phases:
             nk = min(n, args.video_max) if "video" in kinds and args.video_max else n
-            sfu = await run_phase("sfu", nk, kinds, window, args.workers)
+            sfu = await run_phase("sfu", nk, kinds, window, args.workers, args.profile, warmup, args.repeat)
             print(fmt(sfu), flush=True)
             results.append(sfu)
             if args.no_relay:
                 continue
             nr = min(nk, args.relay_max) if args.relay_max else nk
-            relay = await run_phase("relay", nr, kinds, window, args.workers)
+            relay = await run_phase(
+                "relay", nr, kinds, window, args.workers, args.profile, warmup, args.repeat
+            )
             print(fmt(relay), flush=True)
             results.append(relay)
             ratio = relay["cpu_us_per_packet"] / sfu["cpu_us_per_packet"]
             note = "" if nr == nk else f" (relay at N={nr})"
             print(f"  -> MediaRelay / SFU CPU per packet: {ratio:.1f}x{note}", flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        with open(args.json, "w") as fh:  # noqa: ASYNC230 - once, at the end
+            json.dump(results, fh, indent=2)
 
 
 if __name__ == "__main__":

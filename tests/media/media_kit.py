@@ -27,7 +27,7 @@ from livepark.media.sfu import Sfu
 
 TEST_CONFIG = MediaConfig(
     host_addresses=("127.0.0.1",),
-    answer_timeout=1.0,
+    answer_timeout=5.0,
     connect_timeout=5.0,
     publisher_timeout=1.5,
     tick_interval=0.02,
@@ -235,7 +235,10 @@ def _observe(sub: Subscriber, data: bytes) -> bool:
         seq, ts, ssrc = struct.unpack_from("!HII", data, 2)
         sub.packets.append(Packet(time.monotonic(), ssrc, seq, pt, ts))
         if sub.drop_every and ssrc in sub.media_ssrcs and seq % sub.drop_every == 0:
-            if sub.mid_kind.get(sub.ssrc_mid[ssrc]) == "video":
+            # (not before the stream is established: a lost *first* keyframe cannot be
+            # NACKed — the receiver never knew it existed)
+            seen = sum(1 for p in sub.packets[-40:] if p.ssrc == ssrc)
+            if sub.mid_kind.get(sub.ssrc_mid[ssrc]) == "video" and seen >= 30:
                 sub.dropped += 1
                 return True
     return False

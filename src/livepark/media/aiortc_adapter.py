@@ -19,12 +19,16 @@ Sender (subscriber leg)
   - ``RTCRtpSender._ssrc`` / ``_rtx_ssrc`` / ``_stream_id`` — set before the SDP is made, so
     slot SSRCs are chosen by the SFU (identical across legs: shared serialised packets).
   - ``RTCRtpSender._handle_rtcp_packet`` — wrapped: NACK, PLI/FIR, REMB from subscribers.
-  - ``RTCRtpSender.__ntp_timestamp/__rtp_timestamp/__packet_count/__octet_count`` — kept up
-    to date so aiortc's own RTCP sender reports describe what the SFU sent.
+  - ``RTCRtpSender._run_rtcp`` (replaced per instance before ``send()`` starts it, setting
+    the mangled ``__rtcp_started`` / ``__rtcp_exited`` events ``stop()`` waits for): the SFU
+    sends one compound SR+SDES per leg itself, only for slots that carried media, instead of
+    one SR per transceiver.
 Transports
-  - ``RTCDtlsTransport._tx_srtp`` (its ``protect``), ``RTCIceTransport._connection`` (the
-    aioice ``Connection``), ``Connection._nominated[1]`` (``protocol.transport.sendto`` and
-    ``remote_addr``): the lean send path.
+  - ``RTCDtlsTransport._tx_srtp`` (a ``pylibsrtp.Session``; its ``_srtp``, ``_cdata`` and
+    ``_buffer``, and ``pylibsrtp._binding.lib.srtp_protect``: protect without the wrapper's
+    per-call allocations), ``RTCIceTransport._connection`` (the aioice ``Connection``),
+    ``Connection._nominated[1]`` (``protocol.transport`` — its asyncio ``_sock`` when there
+    is one — and ``remote_addr``): the lean send path.
   - ``Connection.get_component_candidates`` (wrapped per instance), ``Connection._protocols``,
     ``aioice.ice.StunProtocol``, ``aioice.ice.server_reflexive_candidate``: host candidates on
     configured addresses and a port range (aioice 0.13 binds ``(address, 0)`` only).
@@ -52,7 +56,9 @@ import aiortc
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import aiortc.rtp as artp
+import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
+from pylibsrtp import _binding as srtp_binding
 
 log = logging.getLogger(__name__)
 
@@ -95,17 +101,19 @@ _MODULE_ATTRS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "aioice.candidate": (aioice.candidate, ("candidate_foundation", "candidate_priority")),
     "aiortc.rtcrtpreceiver": (aiortc.rtcrtpreceiver, ("get_decoder", "decoder_worker")),
     "aiortc.rtcrtpsender": (aiortc.rtcrtpsender, ("get_encoder",)),
+    "pylibsrtp._binding.lib": (srtp_binding.lib, ("srtp_protect", "srtp_err_status_ok")),
+    "pylibsrtp._binding": (srtp_binding, ("ffi",)),
 }
 _RECEIVER_INSTANCE = ("_RTCRtpReceiver__decoder_thread", "_RTCRtpReceiver__decoder_queue")
 _SENDER_INSTANCE = (
     "_ssrc",
     "_rtx_ssrc",
     "_stream_id",
-    "_RTCRtpSender__ntp_timestamp",
-    "_RTCRtpSender__rtp_timestamp",
-    "_RTCRtpSender__packet_count",
-    "_RTCRtpSender__octet_count",
+    "_run_rtcp",
+    "_RTCRtpSender__rtcp_started",
+    "_RTCRtpSender__rtcp_exited",
 )
+_SRTP_SESSION_INSTANCE = ("_srtp", "_cdata", "_buffer")
 _DTLS_INSTANCE = ("_tx_srtp",)
 _ICE_INSTANCE = ("_connection", "_recv")
 _CONNECTION_INSTANCE = ("_nominated", "_protocols", "stun_server", "turn_server")
@@ -132,6 +140,13 @@ def missing_names() -> list[str]:
         conn = getattr(ice, "_connection", None)
         if conn is not None:
             missing += [f"aioice.Connection().{n}" for n in _CONNECTION_INSTANCE if not hasattr(conn, n)]
+        policy = pylibsrtp.Policy(
+            key=bytes(30),
+            ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+            srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+        )
+        session = pylibsrtp.Session(policy)
+        missing += [f"pylibsrtp.Session().{n}" for n in _SRTP_SESSION_INSTANCE if not hasattr(session, n)]
     finally:
         _close_soon(pc)
     return missing
@@ -297,39 +312,74 @@ def hook_sender(sender: Any, callbacks: SenderCallbacks) -> None:
                     bitrate, _ssrcs = artp.unpack_remb_fci(packet.fci)
                     callbacks.on_remb(bitrate)
                 return
-        await original_rtcp(packet)  # receiver reports: RTT / loss statistics
+        if isinstance(packet, (artp.RtcpRrPacket, artp.RtcpSrPacket)):
+            return  # receiver reports: aiortc's statistics are not used by the SFU
+        await original_rtcp(packet)
 
     sender.send = send
     sender._handle_rtcp_packet = _handle_rtcp_packet
 
 
-def set_sender_report_state(sender: Any, *, ntp: int, rtp_ts: int, packets: int, octets: int) -> None:
-    """What aiortc's next RTCP SR for ``sender`` will say."""
-    sender._RTCRtpSender__ntp_timestamp = ntp
-    sender._RTCRtpSender__rtp_timestamp = rtp_ts
-    sender._RTCRtpSender__packet_count = packets
-    sender._RTCRtpSender__octet_count = octets
+def take_over_sender_rtcp(sender: Any) -> None:
+    """Stop aiortc from sending its own RTCP SR/SDES/BYE for ``sender`` (call before
+    ``send()``): the SFU reports for the whole leg in one compound packet instead."""
+    started = sender._RTCRtpSender__rtcp_started
+    exited = sender._RTCRtpSender__rtcp_exited
+
+    async def _run_rtcp() -> None:
+        started.set()
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            pass
+        exited.set()
+
+    sender._run_rtcp = _run_rtcp
 
 
 SendPath = tuple[Callable[[bytes], bytes], Callable[[bytes, Any], None], Any]
 
 
-def send_path(dtls_transport: Any) -> SendPath | None:
+def fast_protect(session: Any, rtcp: bool = False) -> Callable[[bytes], bytes]:
+    """``session.protect`` (or ``protect_rtcp``) without pylibsrtp's per-call overhead."""
+    lib, ffi = srtp_binding.lib, srtp_binding.ffi
+    fn = lib.srtp_protect_rtcp if rtcp else lib.srtp_protect
+    srtp, cdata, buf = session._srtp[0], session._cdata, session._buffer
+    len_p = ffi.new("int *")
+    ok = lib.srtp_err_status_ok
+    cap = len(buf) - 148
+
+    def protect(data: bytes, _keep: Any = session) -> bytes:
+        n = len(data)
+        if n > cap:
+            raise ValueError("packet is too long")
+        buf[0:n] = data
+        len_p[0] = n
+        rc = fn(srtp, cdata, len_p)
+        if rc != ok:
+            raise pylibsrtp.Error(f"srtp error {rc}")
+        return bytes(buf[0 : len_p[0]])
+
+    return protect
+
+
+def _sendto(transport: Any) -> Callable[[bytes, Any], None]:
+    # asyncio's selector transport wraps socket.sendto with checks and a write buffer;
+    # UDP needs neither (EAGAIN = a dropped datagram, raised as BlockingIOError).
+    sock = getattr(transport, "_sock", None)
+    if isinstance(sock, socket.socket):
+        return sock.sendto  # type: ignore[return-value]
+    return transport.sendto  # type: ignore[no-any-return]
+
+
+def send_path(dtls_transport: Any, *, rtcp: bool = False) -> SendPath | None:
     """(SRTP protect, sendto, remote address) of a connected DTLS transport, or None."""
     srtp = dtls_transport._tx_srtp
     conn = dtls_transport.transport._connection
     pair = conn._nominated.get(1)
     if srtp is None or pair is None or pair.protocol.transport is None:
         return None
-    return srtp.protect, pair.protocol.transport.sendto, pair.remote_addr
-
-
-def send_buffer_size(dtls_transport: Any) -> int:
-    """Bytes queued in the UDP transport of the nominated pair (0 if unknown)."""
-    pair = dtls_transport.transport._connection._nominated.get(1)
-    if pair is None or pair.protocol.transport is None:
-        return 0
-    return int(pair.protocol.transport.get_write_buffer_size())
+    return fast_protect(srtp, rtcp=rtcp), _sendto(pair.protocol.transport), pair.remote_addr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,7 +429,7 @@ def configure_gathering(pc: Any, host_addresses: Sequence[str], ports: PortRange
         async def get_component_candidates(
             component: int,
             addresses: list[str],
-            timeout: int = 5,  # noqa: ASYNC109 - aioice's signature
+            timeout: int = 5,
             _conn: Any = conn,
             _orig: Callable[..., Awaitable[list[Any]]] = original,
         ) -> list[Any]:
@@ -397,7 +447,7 @@ async def _gather_in_range(
     component: int,
     addresses: list[str],
     ports: PortRange,
-    timeout: int,  # noqa: ASYNC109 - passed on to aioice
+    timeout: int,
 ) -> list[Any]:
     loop = asyncio.get_running_loop()
     candidates: list[Any] = []

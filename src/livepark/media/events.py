@@ -47,8 +47,10 @@ class PublisherStopped:
     """A publisher's leg is gone.
 
     ``reason``: ``unpublished`` (asked to), ``removed``, ``room_closed``, ``replaced`` (published
-    again), ``connection_failed`` (ICE/DTLS failed or closed by the peer), ``rtp_timeout``
-    (no RTP for ``MediaConfig.publisher_timeout``), ``connect_timeout``.
+    again), ``bye`` (the client sent RTCP BYE for its last track), ``connection_closed`` (DTLS
+    closed by the peer), ``connection_failed`` (ICE/DTLS failed), ``rtp_timeout`` (no RTP for
+    ``MediaConfig.publisher_timeout``), ``connect_timeout``.  Failures (the last three) are
+    also reported as :class:`LegFailed` with role ``publisher``.
     """
 
     room_id: str
@@ -61,7 +63,9 @@ class PublisherStopped:
 class LegFailed:
     """A leg was closed by the SFU because something went wrong (not on request).
 
-    ``reason``: ``answer_timeout``, ``connect_timeout``, ``connection_failed``.
+    ``reason``: ``answer_timeout``, ``bad_answer``, ``connect_timeout``, ``connection_failed``,
+    ``connection_closed``, ``send_failed``; for publishers ``connection_failed``,
+    ``rtp_timeout``, ``connect_timeout``.
     """
 
     room_id: str

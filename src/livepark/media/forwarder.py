@@ -52,6 +52,8 @@ class ForwardStats:
     nacks_served: int = 0
     nacks_missed: int = 0
     send_errors: int = 0
+    send_drops: int = 0
+    """Datagrams dropped because a socket buffer was full (EAGAIN)."""
     keyframes_forwarded: int = 0
 
 
@@ -385,6 +387,8 @@ class TrackForwarder:
                 try:
                     sendto(protect(data), addr)
                     n += 1
+                except BlockingIOError:
+                    stats.send_drops += 1
                 except Exception as exc:
                     self._sink_failed(g, protect, exc)
             stats.packets_forwarded += n
@@ -458,6 +462,8 @@ class TrackForwarder:
                 for protect, sendto, addr in sinks:
                     try:
                         sendto(protect(data), addr)
+                    except BlockingIOError:
+                        self.stats.send_drops += 1
                     except Exception as exc:
                         self._sink_failed(g, protect, exc)
 
@@ -519,6 +525,9 @@ class TrackForwarder:
                 )
             try:
                 sendto(protect(data), addr)
+            except BlockingIOError:
+                self.stats.send_drops += 1
+                continue
             except Exception as exc:
                 self._sink_failed(g, protect, exc)
                 break

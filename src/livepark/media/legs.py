@@ -69,22 +69,20 @@ class Leg:
         self.created_at = now
         self.state_since = now
         self.closing = False
-        self._close_task: asyncio.Task[None] | None = None
+        self.closed = False
 
     def set_state(self, state: LegState, now: float) -> None:
         if state != self.state:
             self.state = state
             self.state_since = now
 
-    def close(self) -> asyncio.Task[None] | None:
-        """Close the peer connection in the background (idempotent)."""
-        if self._close_task is None:
-            self.closing = True
-            self.state = LegState.CLOSED
-            self._close_task = asyncio.get_running_loop().create_task(self._close())
-        return self._close_task
-
-    async def _close(self) -> None:
+    async def close(self) -> None:
+        """Close the peer connection (idempotent; run it as a background task)."""
+        self.closing = True
+        self.state = LegState.CLOSED
+        if self.closed:
+            return
+        self.closed = True
         with contextlib.suppress(Exception):
             await self.pc.close()
 
@@ -129,6 +127,9 @@ class SubscriberLeg(Leg):
         self.client_offered = client_offered
         self.last_slots: dict[str, str | None] | None = None
         self.remb: int | None = None
+        self.rtcp_path: tuple[Any, Any, Any] | None = None
+        self.next_sr = 0.0
+        self.cname = "livepark"
 
     @property
     def outputs(self) -> list[SlotOutput]:

@@ -29,15 +29,14 @@ from livepark.media.forwarder import ForwardStats, Kind, OutputParams, SlotOutpu
 from livepark.media.keyframes import KeyframeRequester
 from livepark.media.lastn import LastNSelector
 from livepark.media.legs import Leg, LegState, PublisherLeg, SubscriberLeg
+from livepark.media.rtcp import SenderReport, build_compound, ntp_from_wall
 from livepark.media.rtpheader import ExtensionIds
 from livepark.media.speakers import SpeakerDetector
 
 log = logging.getLogger(__name__)
 
-NTP_EPOCH_OFFSET = 2208988800
-SR_SYNC_INTERVAL = 0.5
-MAX_SEND_BUFFER = 1024 * 1024
-"""A subscriber whose UDP send buffer holds more than this is closed (``send_buffer_full``)."""
+SR_INTERVAL = 1.0
+"""Mean interval of a subscriber leg's compound SR (randomised over [0.5, 1.5] x)."""
 
 
 @dataclass
@@ -45,10 +44,6 @@ class Counters:
     plis_sent: int = 0
     publishers_started: int = 0
     legs_failed: int = 0
-
-
-def _ntp(wall: float) -> int:
-    return int((wall + NTP_EPOCH_OFFSET) * (1 << 32)) & 0xFFFFFFFFFFFFFFFF
 
 
 class MediaRoom:
@@ -78,8 +73,9 @@ class MediaRoom:
         self._order: dict[str, int] = {}
         self._order_counter = 0
         self._ssrcs: dict[tuple[str, int], tuple[int, int]] = {}
-        self._last_sr_sync = 0.0
         self.closed = False
+        self.negotiating = 0
+        """publish()/subscribe() calls awaiting aiortc for this room (keeps it alive)."""
 
     # ------------------------------------------------------------------ shape
     @property
@@ -92,7 +88,8 @@ class MediaRoom:
 
     @property
     def empty(self) -> bool:
-        return not self.publishers and not self.subscribers
+        """No legs and no negotiation in flight: the SFU may forget the room."""
+        return not self.publishers and not self.subscribers and not self.negotiating
 
     def slot_ssrc(self, kind: str, index: int) -> tuple[int, int]:
         """(SSRC, RTX SSRC) of slot ``index`` of ``kind`` — the same on every leg of the room,
@@ -161,6 +158,23 @@ class MediaRoom:
         if level is not None:
             self.detector.add(leg.user_id, level[1], now)
 
+    def track_ended(self, leg: PublisherLeg, kind: Kind, now: float) -> None:
+        """The publisher said RTCP BYE for one track: stop forwarding it; the last one
+        ends the publication (reason ``bye``)."""
+        if leg.closing or self.publishers.get(leg.user_id) is not leg:
+            return
+        track = leg.tracks.pop(kind, None)
+        if track is not None:
+            for out in list(track.outputs):
+                track.detach(out)
+        if not leg.tracks:
+            self.remove_publisher(leg.user_id, "bye", now)
+            return
+        if kind == "audio":
+            self.detector.remove(leg.user_id)
+        self._refresh_membership(now)
+        self.reassign_all(now)
+
     def on_sender_report(self, leg: PublisherLeg, ssrc: int, ntp: int, rtp_ts: int) -> None:
         for track in leg.tracks.values():
             if track.media_ssrc == ssrc:
@@ -178,7 +192,7 @@ class MediaRoom:
         if self.selector is not None:
             self.selector.remove(user_id)
         self._order.pop(user_id, None)
-        leg.close()
+        self.spawn(leg.close())
         self.emit(PublisherStopped(self.id, user_id, reason))
         if failed:
             self.counters.legs_failed += 1
@@ -299,6 +313,9 @@ class MediaRoom:
             ext=ExtensionIds.from_uris(info.extensions),
         )
         out.sink = adapter.send_path(sender.transport)
+        if sub.rtcp_path is None:
+            sub.rtcp_path = adapter.send_path(sender.transport, rtcp=True)
+            sub.next_sr = now + SR_INTERVAL * (0.5 + random.random())
         if out.sink is None:
             log.warning("room %s: no send path for %s slot %s", self.id, sub.user_id, info.mid)
             return
@@ -329,7 +346,7 @@ class MediaRoom:
         for out in leg.outputs:
             if out.track is not None:
                 out.track.detach(out)
-        leg.close()
+        self.spawn(leg.close())
         if failed_reason is not None:
             self.counters.legs_failed += 1
             self.emit(LegFailed(self.id, user_id, "subscriber", failed_reason))
@@ -387,19 +404,23 @@ class MediaRoom:
             self.emit(SpeakersChanged(self.id, levels))
         if self.selector is not None and self.selector.update([u for u, _ in self.detector.active(now)], now):
             self.reassign_all(now)
-        if now - self._last_sr_sync >= SR_SYNC_INTERVAL:
-            self._last_sr_sync = now
-            self._sync_sender_reports(now)
+        self._send_sender_reports(now)
 
-    def _sync_sender_reports(self, now: float) -> None:
-        wall = time.time()
-        for sub in list(self.subscribers.values()):
-            if sub.closing or sub.state != LegState.CONNECTED:
+    def _send_sender_reports(self, now: float) -> None:
+        wall = None
+        for sub in self.subscribers.values():
+            if sub.closing or sub.rtcp_path is None or now < sub.next_sr:
                 continue
-            for out, sender in sub.senders.items():
-                if out.sink is None:
+            sub.next_sr = now + SR_INTERVAL * (0.5 + random.random())
+            if wall is None:
+                wall = time.time()
+            reports = []
+            for out in sub.outputs:
+                if out.params is None:
                     continue
                 packets, octets = out.counters()
+                if not packets:
+                    continue
                 track, g = out.track, out.group
                 if g is not None and track is not None and track.sender_report is not None:
                     ntp, rtp_ts = track.sender_report
@@ -409,16 +430,17 @@ class MediaRoom:
                     if pair is None:
                         continue
                     rtp_ts, sent_at = pair
-                    ntp = _ntp(wall - (now - sent_at))
-                adapter.set_sender_report_state(
-                    sender, ntp=ntp, rtp_ts=rtp_ts, packets=packets, octets=octets
-                )
-            pc_transport = next(iter(sub.senders.values()), None)
-            if (
-                pc_transport is not None
-                and adapter.send_buffer_size(pc_transport.transport) > MAX_SEND_BUFFER
-            ):
-                self.remove_subscriber(sub.user_id, now, failed_reason="send_buffer_full")
+                    ntp = ntp_from_wall(wall - (now - sent_at))
+                reports.append(SenderReport(out.params.ssrc, ntp, rtp_ts, packets, octets))
+            if not reports:
+                continue
+            protect, sendto, addr = sub.rtcp_path
+            try:
+                sendto(protect(build_compound(reports, sub.cname)), addr)
+            except BlockingIOError:
+                pass
+            except Exception as exc:
+                log.info("room %s: RTCP to %s failed: %s", self.id, sub.user_id, exc)
 
     # ------------------------------------------------------------------ closing
     def close(self, now: float) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
@@ -50,6 +51,11 @@ def _codec_preferences(kind: str) -> list[Any]:
     return prefs
 
 
+def _cname(sdp: str) -> str:
+    match = re.search(r"^a=ssrc:\d+ cname:(\S+)", sdp, re.MULTILINE)
+    return match.group(1) if match else "livepark"
+
+
 class Sfu:
     def __init__(
         self,
@@ -67,6 +73,8 @@ class Sfu:
         self._ticker: asyncio.Task[None] | None = None
         self._closed = False
         self._timed_out: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._early_flags: OrderedDict[tuple[str, str], tuple[bool, bool]] = OrderedDict()
+        """set_forwarding() for rooms without media yet (applied when the room appears)."""
         self._ports = (
             adapter.PortRange(config.udp_port_min, config.udp_port_max)
             if config.udp_port_min and config.udp_port_max
@@ -137,6 +145,10 @@ class Sfu:
                 counters=self.counters,
             )
             self.rooms[room_id] = room
+            for (rid, user), flags in list(self._early_flags.items()):
+                if rid == room_id:
+                    room.flags[user] = flags
+                    del self._early_flags[(rid, user)]
         elif room.kind != kind:
             log.warning("room %s is a %s room; %s requested", room_id, room.kind, kind)
         return room
@@ -173,6 +185,14 @@ class Sfu:
         room = self._room(room_id, kind)
         if user_id not in room.publishers and len(room.publishers) >= self.config.max_publishers_per_room:
             raise MediaError("too many publishers in this room", code="room_full")
+        room.negotiating += 1
+        try:
+            return await self._publish(room, user_id, offer_sdp, sections)
+        finally:
+            room.negotiating -= 1
+
+    async def _publish(self, room: MediaRoom, user_id: str, offer_sdp: str, sections: list[Any]) -> str:
+        room_id = room.id
         pc = new_peer_connection(self.config.server_ice_servers)
         leg = PublisherLeg(room_id, user_id, pc, self.clock())
         for section in sections:
@@ -223,8 +243,7 @@ class Sfu:
             room.on_sender_report(leg, ssrc, ntp, rtp_ts)
 
         def on_bye() -> None:
-            if room.publishers.get(leg.user_id) is leg:
-                room.remove_publisher(leg.user_id, "bye", clock())
+            room.track_ended(leg, kind, clock())
 
         adapter.hook_receiver(
             receiver, on_rtp=on_rtp, on_started=on_started, on_sender_report=on_sr, on_bye=on_bye
@@ -241,7 +260,8 @@ class Sfu:
         t = pc.addTransceiver(SilentTrack(out.kind), direction="sendonly")
         t.setCodecPreferences(self._prefs[out.kind])
         ssrc, rtx_ssrc = room.slot_ssrc(out.kind, out.index)
-        adapter.prepare_sender(t.sender, ssrc=ssrc, rtx_ssrc=rtx_ssrc, stream_id=f"{room.id}-slot{out.index}")
+        adapter.prepare_sender(t.sender, ssrc=ssrc, rtx_ssrc=rtx_ssrc, stream_id=f"livepark-slot{out.index}")
+        adapter.take_over_sender_rtcp(t.sender)
         leg.senders[out] = t.sender
         clock = self.clock
 
@@ -280,6 +300,14 @@ class Sfu:
         self._check_room_capacity(room, user_id)
         if room.audio_slots + room.video_slots == 0:
             raise MediaError("this room forwards no media (0 slots)", code="no_supported_codec")
+        room.negotiating += 1
+        try:
+            return await self._subscribe(room, user_id)
+        finally:
+            room.negotiating -= 1
+
+    async def _subscribe(self, room: MediaRoom, user_id: str) -> str:
+        room_id = room.id
         pc = new_peer_connection(self.config.server_ice_servers)
         leg = SubscriberLeg(
             room_id,
@@ -302,6 +330,7 @@ class Sfu:
             raise MediaError("the room is closed", code="room_closed")
         for out, t in transceivers:
             leg.mids[out] = t.mid
+        leg.cname = _cname(pc.localDescription.sdp)
         leg.set_state(LegState.OFFERED, self.clock())
         self._timed_out.pop((room_id, user_id), None)
         self._watch(room, leg)
@@ -338,6 +367,16 @@ class Sfu:
         sections = [s for s in av_sections(offer_sdp, "subscribe")]
         room = self._room(room_id, kind)
         self._check_room_capacity(room, user_id)
+        room.negotiating += 1
+        try:
+            return await self._subscribe_with_offer(room, user_id, offer_sdp, sections)
+        finally:
+            room.negotiating -= 1
+
+    async def _subscribe_with_offer(
+        self, room: MediaRoom, user_id: str, offer_sdp: str, sections: list[Any]
+    ) -> str:
+        room_id = room.id
         pc = new_peer_connection(self.config.server_ice_servers)
         n_audio = sum(1 for s in sections if s.kind == "audio")
         leg = SubscriberLeg(
@@ -364,6 +403,7 @@ class Sfu:
         for out, t in transceivers:
             if t.mid is not None:
                 leg.mids[out] = t.mid
+        leg.cname = _cname(answer)
         leg.set_state(LegState.CONNECTING, self.clock())
         self._watch(room, leg)
         room.add_subscriber(leg, self.clock())
@@ -380,10 +420,15 @@ class Sfu:
         Takes effect for the very next packet.  Remembered for a user who publishes later."""
         room = self.rooms.get(room_id)
         if room is None:
+            self._early_flags[(room_id, user_id)] = (audio, video)
+            self._early_flags.move_to_end((room_id, user_id))
+            while len(self._early_flags) > _RECENT_TIMEOUTS * 16:
+                self._early_flags.popitem(last=False)
             return
         room.set_forwarding(user_id, audio, video, self.clock())
 
     async def remove_participant(self, room_id: str, user_id: str) -> None:
+        self._early_flags.pop((room_id, user_id), None)
         room = self.rooms.get(room_id)
         if room is None:
             return
@@ -393,6 +438,8 @@ class Sfu:
         room.flags.pop(user_id, None)
 
     async def close_room(self, room_id: str) -> None:
+        for key in [k for k in self._early_flags if k[0] == room_id]:
+            del self._early_flags[key]
         room = self.rooms.pop(room_id, None)
         if room is not None:
             room.close(self.clock())
@@ -447,5 +494,6 @@ class Sfu:
             "plis_sent": self.counters.plis_sent,
             "keyframes_forwarded": s.keyframes_forwarded,
             "send_errors": s.send_errors,
+            "send_drops": s.send_drops,
             "legs_failed": self.counters.legs_failed,
         }
