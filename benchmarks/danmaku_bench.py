@@ -14,6 +14,15 @@ every frame to measure publish-to-receipt latency (publish time is in the commen
 For each K the server then runs the *floor* on the same sockets: a minimal loop writing the
 same frame bytes (a real batch frame of that run, per encoding) to the same transports at
 the same frame rate — ``for t, f in pairs: t.write(f)`` — and reports CPU per write.
+
+Targets, each printed as a PASS/FAIL line at the end:
+
+- frame-write cost: the ``ratio`` column (hub fan-out CPU per write / floor CPU per write,
+  same batch, same sockets) <= 1.3 at every K;
+- throughput: the ``deliv/CPU-s`` column >= 2,000,000 comment deliveries per server
+  CPU-second at K=200, with >= 10,000 clients connected;
+- memory: <= 20 KB (20,000 bytes) of server RSS per idle connection, RSS growth divided by
+  the connections actually attached.
 """
 
 from __future__ import annotations
@@ -108,6 +117,12 @@ async def server_main(args: argparse.Namespace) -> None:
     def metric(name: str, **labels: str) -> float:
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
+    def attached() -> int:
+        """Connections attached to the room right now (handshakes that failed or closed
+        are not counted)."""
+        room = hub._rooms.get(ROOM)
+        return len(room.members) if room is not None else 0
+
     base_rss = rss_bytes()
     server = await serve(
         handler, "127.0.0.1", 0, subprotocols=["livepark.v1.json", "livepark.v1.msgpack"],  # type: ignore[list-item]
@@ -136,7 +151,7 @@ async def server_main(args: argparse.Namespace) -> None:
         cmd = json.loads(line)
         out: dict[str, Any] = {}
         if cmd["cmd"] == "rss":
-            out = {"rss": rss_bytes(), "connections": len(subs)}
+            out = {"rss": rss_bytes(), "connections": attached()}
         elif cmd["cmd"] == "run":
             hub.batches = []
             hub.fanout_cpu = 0.0
@@ -148,12 +163,13 @@ async def server_main(args: argparse.Namespace) -> None:
             await asyncio.sleep(args.window * 2)  # last batch out
             cpu, wall = cpu_seconds() - c0, time.monotonic() - t0
             out = {
-                "sent": sent, "cpu": cpu, "wall": wall, "fanout_cpu": hub.fanout_cpu,
+                "rate": cmd["rate"], "sent": sent, "cpu": cpu, "wall": wall,
+                "fanout_cpu": hub.fanout_cpu,
                 "writes": metric("livepark_danmaku_frame_writes_total", cls="lossy") - w0,
                 "deliveries": metric("livepark_danmaku_deliveries_total", cls="lossy") - d0,
                 "skipped": metric("livepark_danmaku_skipped_batches_total") - s0,
                 "batches": len(hub.batches),
-                "rss": rss_bytes(), "connections": len(subs),
+                "rss": rss_bytes(), "connections": attached(),
             }  # fmt: skip
         elif cmd["cmd"] == "floor":
             # The median-sized batch of the last run, encoded as the hub encodes it.  Frames
@@ -308,18 +324,20 @@ async def driver(args: argparse.Namespace) -> None:
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.5)  # idle, a stats push or so
     idle = await ask(cmd="rss")
-    per_conn = (idle["rss"] - before["rss"]) / args.clients
+    connected = idle["connections"]
+    per_conn = (idle["rss"] - before["rss"]) / max(1, connected)
     print(f"# danmaku fan-out bench: {args.clients} clients ({args.msgpack_pct}% msgpack, "
           f"{args.compress_pct}% of those zlib), "
           f"window {args.window * 1000:.0f} ms, loop={'uvloop' if uvloop else 'asyncio'}, "
           f"RLIMIT_NOFILE={nofile}, connect {time.monotonic() - t0:.1f}s")  # fmt: skip
     print(f"server RSS: {before['rss'] / 2**20:.1f} MiB before clients, "
-          f"{idle['rss'] / 2**20:.1f} MiB with {args.clients} idle -> "
-          f"{per_conn / 1024:.1f} KiB per idle connection (target <= 20 KB)")  # fmt: skip
+          f"{idle['rss'] / 2**20:.1f} MiB with {connected} idle connections attached "
+          f"({args.clients} opened) -> {per_conn / 1024:.1f} KiB = {per_conn / 1000:.1f} KB "
+          f"per idle connection (target <= 20 KB)")  # fmt: skip
     header = (f"{'K/s':>5} {'deliv/s':>9} {'deliv/CPU-s':>12} {'writes/CPU-s':>13} "
               f"{'us/write':>8} {'vs floor':>8} {'hub us/w':>8} {'floor':>8} {'ratio':>6} "
               f"{'p50 ms':>7} {'p99 ms':>7} {'skipped':>7} {'srv CPU%':>8}")  # fmt: skip
-    rows = []
+    rows: list[Row] = []
     for rate in args.rates:
         stats.update(on=True, frames=0, skipped=0, latency=[])
         run = await ask(cmd="run", rate=rate, duration=args.duration)
@@ -343,6 +361,10 @@ async def driver(args: argparse.Namespace) -> None:
         if len(rows) == 1:
             print(header)
         print(row, flush=True)
+        load_per_conn = (run["rss"] - before["rss"]) / max(1, run["connections"])
+        print(f"      RSS under load {run['rss'] / 2**20:.1f} MiB with {run['connections']} "
+              f"connections -> {load_per_conn / 1024:.1f} KiB = {load_per_conn / 1000:.1f} KB "
+              f"per connection", flush=True)  # fmt: skip
         print(f"      sent {run['sent']} comments in {run['batches']} batches; "
               f"{run['writes']:.0f} frame writes; median batch {floor['items']} items, "
               f"frame bytes {floor['frame_bytes']}; sampled clients saw {stats['frames']} "
@@ -356,10 +378,50 @@ async def driver(args: argparse.Namespace) -> None:
           "per kind, slow-consumer checks, writes) and 'floor' = a bare loop writing the same "
           "frame bytes to the same transports (thread CPU per write); ratio = hub/floor.  "
           "Latency = publish to receipt in sampled clients (includes the batch window).")  # fmt: skip
+    for line in verdicts(rows, connected, per_conn):
+        print(line)
     await ask(cmd="quit")
     for v in viewers:
         v.transport.close()
     await proc.wait()
+
+
+RATIO_TARGET = 1.3
+DELIVERIES_TARGET = 2_000_000
+DELIVERIES_AT_K = 200
+DELIVERIES_MIN_CLIENTS = 10_000
+IDLE_BYTES_TARGET = 20_000  # 20 KB
+
+
+Row = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+def verdicts(rows: list[Row], connected: int, per_conn: float) -> list[str]:
+    """One PASS/FAIL line per target (see the module docstring)."""
+    out = []
+    for _, run, floor in rows:
+        hub_us = floor["hub_cpu"] / max(1, floor["hub_writes"])
+        floor_us = floor["floor_cpu"] / max(1, floor["floor_writes"])
+        ratio = hub_us / floor_us if floor_us else float("inf")
+        ok = ratio <= RATIO_TARGET
+        out.append(f"{'PASS' if ok else 'FAIL'} frame-write cost at K={run['rate']}: 'ratio' column "
+                   f"(hub us/w / floor us/w) {ratio:.2f} (target <= {RATIO_TARGET})")  # fmt: skip
+    at_k = [run for _, run, _ in rows if run["rate"] == DELIVERIES_AT_K]
+    if not at_k:
+        out.append(f"FAIL deliveries per CPU-second: K={DELIVERIES_AT_K} was not run")
+    else:
+        per_cpu = at_k[0]["deliveries"] / at_k[0]["cpu"]
+        clients = at_k[0]["connections"]
+        enough = clients >= DELIVERIES_MIN_CLIENTS
+        ok = per_cpu >= DELIVERIES_TARGET and enough
+        why = "" if enough else f" (too few clients: needs >= {DELIVERIES_MIN_CLIENTS:,})"
+        out.append(f"{'PASS' if ok else 'FAIL'} deliveries per CPU-second at K={DELIVERIES_AT_K}: "
+                   f"'deliv/CPU-s' column {per_cpu:,.0f} (target >= {DELIVERIES_TARGET:,}) with "
+                   f"{clients} clients{why}")  # fmt: skip
+    ok = per_conn <= IDLE_BYTES_TARGET
+    out.append(f"{'PASS' if ok else 'FAIL'} memory per idle connection: {per_conn / 1000:.1f} KB "
+               f"({per_conn / 1024:.1f} KiB) (target <= 20 KB), over {connected} connections")  # fmt: skip
+    return out
 
 
 def main() -> None:

@@ -4,8 +4,15 @@ Runs the *server* in this process and the publisher and the subscribers in other
 so ``getrusage`` of this process measures the server alone.  Two servers are measured in the
 same run, on the same machine and load:
 
-- ``sfu``   — livepark's packet-level pass-through (``livepark.media.Sfu``);
-- ``relay`` — aiortc's ``MediaRelay`` baseline: decode once, encode per subscriber.
+- ``sfu``    — livepark's packet-level pass-through (``livepark.media.Sfu``) with its C send
+  loop (``livepark.media._fastsend``);
+- ``sfu-py`` — the same SFU with ``fast_send=False``: the send loop in Python;
+- ``relay``  — aiortc's ``MediaRelay`` baseline: decode once, encode per subscriber.
+
+Server CPU per forwarded packet uses the SFU's own count of datagrams it sent (for the relay:
+packets delivered to subscribers, it has no counter).  At the end each SFU result is checked
+against the issue's targets (≤ 10 µs server CPU per forwarded packet, forwarding delay p99 ≤
+5 ms — the SFU's fan-out time from the packet's arrival in the hook to the last ``sendto``).
 
 Reported per phase (audio only, then audio+video): packets delivered to subscribers per
 second, server CPU µs per delivered packet (user+system, all threads), loss (from RTP
@@ -279,14 +286,18 @@ async def _worker(url: str, ids: list[str], kinds: list[str], cmd: Any, out: Any
 
 # ================================================================================ servers
 class SfuServer:
-    def __init__(self) -> None:
+    def __init__(self, fast_send: bool = True) -> None:
         from livepark.media.config import MediaConfig
         from livepark.media.room import MediaRoom
         from livepark.media.sfu import Sfu
 
         self.sfu = Sfu(
             MediaConfig(
-                host_addresses=(HOST,), video_slots=1, max_subscribers_per_room=10_000, answer_timeout=60
+                host_addresses=(HOST,),
+                video_slots=1,
+                max_subscribers_per_room=10_000,
+                answer_timeout=60,
+                fast_send=fast_send,
             ),
             lambda e: None,
         )
@@ -404,7 +415,9 @@ async def run_phase(
 ) -> dict[str, Any]:
     from aiohttp import web
 
-    server: SfuServer | RelayServer = SfuServer() if mode == "sfu" else RelayServer()
+    server: SfuServer | RelayServer = (
+        SfuServer(fast_send=mode == "sfu") if mode.startswith("sfu") else RelayServer()
+    )
     app = web.Application()
 
     async def h_publish(request: web.Request) -> web.Response:
@@ -429,7 +442,8 @@ async def run_phase(
 
     ctx = mp.get_context("spawn")
     stop_pub, pub_ready = ctx.Event(), ctx.Event()
-    pub = ctx.Process(target=_publisher_main, args=(url, mode, kinds, stop_pub, pub_ready), daemon=True)
+    pub_mode = "sfu" if mode.startswith("sfu") else mode
+    pub = ctx.Process(target=_publisher_main, args=(url, pub_mode, kinds, stop_pub, pub_ready), daemon=True)
     pub.start()
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, pub_ready.wait, 30)
@@ -537,6 +551,7 @@ async def run_phase(
             "e2e_p50_ms": pct(d, 0.5) * 1e3 if d else None,
             "e2e_p99_ms": pct(d, 0.99) * 1e3 if d else None,
         }
+    forwarded = sum(w[2] for w in windows) if mode.startswith("sfu") else delivered
     return {
         "mode": mode,
         "n": n,
@@ -545,7 +560,8 @@ async def run_phase(
         "setup_s": round(setup_s, 1),
         "window_s": round(dur, 2),
         "delivered_pps": delivered / dur,
-        "sfu_forwarded_pps": sum(w[2] for w in windows) / dur if mode == "sfu" else None,
+        "forwarded_pps": forwarded / dur,
+        "cpu_us_per_forwarded": 1e6 * cpu / forwarded if forwarded else float("nan"),
         "server_cpu_pct": 100 * cpu / dur,
         "cpu_us_per_packet": 1e6 * cpu / delivered if delivered else float("nan"),
         "idle_cpu_pct": 100 * idle_cpu,
@@ -578,9 +594,11 @@ def fmt(r: dict[str, Any]) -> str:
     per_window = r["cpu_us_per_packet_windows"]
     spread = f" (windows: {', '.join(f(x, '.1f') for x in per_window)})" if len(per_window) > 1 else ""
     return (
-        f"{r['mode']:5} N={r['n']:<4} {r['kinds']:11} ready={r['ready']:<4} "
-        f"delivered {f(r['delivered_pps'], '.0f')} pkt/s, server CPU {f(r['server_cpu_pct'])}% "
-        f"= {f(r['cpu_us_per_packet'], '.2f')} µs/pkt{spread} [user {f(r['user_us_per_packet'])}"
+        f"{r['mode']:6} N={r['n']:<4} {r['kinds']:11} ready={r['ready']:<4} "
+        f"forwarded {f(r['forwarded_pps'], '.0f')} pkt/s, server CPU {f(r['server_cpu_pct'])}% "
+        f"= {f(r['cpu_us_per_forwarded'], '.2f')} µs/forwarded pkt; delivered "
+        f"{f(r['delivered_pps'], '.0f')} pkt/s = {f(r['cpu_us_per_packet'], '.2f')} µs/delivered pkt"
+        f"{spread} [user {f(r['user_us_per_packet'])}"
         f" + sys {f(r['sys_us_per_packet'])}], idle legs {f(r['idle_cpu_pct'])}%, marginal "
         f"{f(r['marginal_us_per_packet'], '.2f')} µs/pkt; fan-out p50/p99 "
         f"{f(r['fanout_p50_ms'], '.3f')}/{f(r['fanout_p99_ms'], '.3f')} ms; "
@@ -597,6 +615,7 @@ async def main() -> None:
     ap.add_argument("--workers", type=int, default=4, help="subscriber processes")
     ap.add_argument("--relay-max", type=int, default=None, help="cap N for the MediaRelay baseline")
     ap.add_argument("--no-relay", action="store_true", help="skip the MediaRelay baseline")
+    ap.add_argument("--no-python", action="store_true", help="skip the SFU with its Python send loop")
     ap.add_argument("--video-max", type=int, default=None, help="cap N for the audio+video phase")
     ap.add_argument("--smoke", action="store_true", help="N=4, audio+video, 2 s windows (< 30 s in all)")
     ap.add_argument("--json", help="also write the results here")
@@ -619,6 +638,16 @@ async def main() -> None:
             sfu = await run_phase("sfu", nk, kinds, window, args.workers, args.profile, warmup, args.repeat)
             print(fmt(sfu), flush=True)
             results.append(sfu)
+            if not args.no_python:
+                py = await run_phase(
+                    "sfu-py", nk, kinds, window, args.workers, args.profile, warmup, args.repeat
+                )
+                print(fmt(py), flush=True)
+                results.append(py)
+                ratio = py["cpu_us_per_forwarded"] / sfu["cpu_us_per_forwarded"]
+                print(
+                    f"  -> Python send loop / C send loop CPU per forwarded packet: {ratio:.2f}x", flush=True
+                )
             if args.no_relay:
                 continue
             nr = min(nk, args.relay_max) if args.relay_max else nk
@@ -627,9 +656,21 @@ async def main() -> None:
             )
             print(fmt(relay), flush=True)
             results.append(relay)
-            ratio = relay["cpu_us_per_packet"] / sfu["cpu_us_per_packet"]
+            ratio = relay["cpu_us_per_forwarded"] / sfu["cpu_us_per_forwarded"]
             note = "" if nr == nk else f" (relay at N={nr})"
             print(f"  -> MediaRelay / SFU CPU per packet: {ratio:.1f}x{note}", flush=True)
+    print("# targets (issue 3): server CPU <= 10 us per forwarded packet, forwarding delay p99 <= 5 ms")
+    for r in results:
+        if r["mode"] != "sfu":
+            continue
+        us, p99 = r["cpu_us_per_forwarded"], r["fanout_p99_ms"]
+        loss = max((v["loss"] for v in r["per_kind"].values()), default=float("nan"))
+        print(
+            f"  sfu N={r['n']} {r['kinds']}: {us:.2f} us/pkt {'PASS' if us <= 10 else 'FAIL'}; "
+            f"fan-out p99 {p99 if p99 is None else round(p99, 3)} ms "
+            f"{'PASS' if p99 is not None and p99 <= 5 else 'FAIL'}; subscriber loss {100 * loss:.2f}%"
+            + (" (clients could not keep up: figures unreliable)" if loss > 0.05 else "")
+        )
     if args.json:
         with open(args.json, "w") as fh:  # noqa: ASYNC230 - once, at the end
             json.dump(results, fh, indent=2)

@@ -58,10 +58,12 @@ ensure_venv() {
         "$py" -m venv "$VENV" || die "python -m venv failed"
     fi
     stamp_file="$VENV/.livepark-install-stamp"
-    want="$( { cat "$ROOT/pyproject.toml"; echo "$ROOT"; "$PY" -VV; } | sha256sum | cut -d' ' -f1)"
+    # The C extension is built by the install: its sources count too.
+    want="$( { cat "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT"/src/livepark/media/*.c; echo "$ROOT"; "$PY" -VV; } \
+        | sha256sum | cut -d' ' -f1)"
     have="$(cat "$stamp_file" 2>/dev/null || true)"
     if [[ "$want" != "$have" ]] || ! "$PY" -c 'import importlib.util as u, sys
-sys.exit(not all(u.find_spec(m) for m in ("livepark", "pytest", "playwright")))' >/dev/null 2>&1; then
+sys.exit(not all(u.find_spec(m) for m in ("livepark", "livepark.media._fastsend", "pytest", "playwright")))' >/dev/null 2>&1; then
         log "pip install -e '.[test]' (quiet)"
         rm -f "$stamp_file"
         "$PY" -m pip install -q -e "$ROOT[test]" </dev/null || die "pip install -e '.[test]' failed"

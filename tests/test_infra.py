@@ -68,9 +68,7 @@ async def test_postgres_temp_table(pg_dsn: str) -> None:
     conn = await asyncpg.connect(pg_dsn)
     try:
         await conn.execute("CREATE TEMP TABLE infra_check (id int PRIMARY KEY, name text)")
-        await conn.executemany(
-            "INSERT INTO infra_check VALUES ($1, $2)", [(1, "alpha"), (2, "beta")]
-        )
+        await conn.executemany("INSERT INTO infra_check VALUES ($1, $2)", [(1, "alpha"), (2, "beta")])
         rows = await conn.fetch("SELECT id, name FROM infra_check ORDER BY id")
         assert [tuple(r) for r in rows] == [(1, "alpha"), (2, "beta")]
     finally:

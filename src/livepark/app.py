@@ -6,13 +6,14 @@ import asyncio
 import json
 import logging
 import signal
+import urllib.parse
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from livepark.auth.tokens import TokenVerifier
 from livepark.clock import monotonic
-from livepark.config import Config, resolve_secret
+from livepark.config import Config, hs256_secret, load_public_keys
 from livepark.configload import masked
 from livepark.danmaku.hub import DanmakuHub
 from livepark.http.ops import ops_app
@@ -39,8 +40,10 @@ class App:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.secret = resolve_secret(config.auth)
-        keys = [open(p).read() for p in config.auth.public_keys]
+        # HS256 only with a configured secret, or a development secret when no public keys are
+        # configured: a node with public keys never accepts tokens signed with a dev secret.
+        self.secret = hs256_secret(config.auth)
+        keys = load_public_keys(config.auth)
         self.verifier = TokenVerifier(secret=self.secret, public_keys=keys, leeway=config.auth.leeway)
         self.hub = DanmakuHub(config.danmaku)
         self.sfu = Sfu(config.media, on_event=self._on_media_event)
@@ -58,7 +61,7 @@ class App:
         s = self.config.server
         self.node.start()
         await self.signaling.start(s.host, s.port)
-        public = public_app(self.node, self.secret, self.signaling.port)
+        public = public_app(self.node, self.secret or "", self.signaling.port)
         http_port = await self._serve_http(public, s.http_host, s.http_port)
         ops_port = await self._serve_http(ops_app(self.node), s.ops_host, s.ops_port)
         self.ports = Ports(self.signaling.port, http_port, ops_port)
@@ -85,18 +88,37 @@ class App:
             await runner.cleanup()
 
 
+def demo_urls(base: str, room: str) -> list[str]:
+    """What ``serve --demo`` prints: the index and each demo page (the same links as the
+    index page: the live room is ``room``, the voice room ``room-voice``)."""
+    q = urllib.parse.quote
+    live, voice = q(room), q(f"{room}-voice")
+    pages = (
+        ("live room, host (go live)", f"/static/host.html?room={live}"),
+        ("live room, viewer", f"/static/viewer.html?room={live}"),
+        ("voice room, host", f"/static/voice.html?role=host&room={voice}"),
+        ("voice room, speaker", f"/static/voice.html?room={voice}"),
+        ("voice room, listener", f"/static/voice.html?role=viewer&room={voice}"),
+    )
+    width = max(len(label) for label, _ in pages) + 1
+    return [f"demo: open {base}/", *(f"  {label + ':':<{width}} {base}{path}" for label, path in pages)]
+
+
 async def serve(config: Config) -> None:
     app = App(config)
     print("livepark configuration:", json.dumps(masked(config), indent=2), flush=True)
     ports = await app.start()
     s = config.server
-    print(f"livepark serving: ws://{s.host}:{ports.ws}/  http://{s.http_host}:{ports.http}/  "
-          f"ops http://{s.ops_host}:{ports.ops}/metrics", flush=True)
+    print(
+        f"livepark serving: ws://{s.host}:{ports.ws}/  http://{s.http_host}:{ports.http}/  "
+        f"ops http://{s.ops_host}:{ports.ops}/metrics",
+        flush=True,
+    )
     if config.demo.enabled:
         host = "localhost" if s.http_host in ("127.0.0.1", "0.0.0.0") else s.http_host
         base = f"http://{host}:{ports.http}"
-        print(f"demo: open {base}/  (host, viewer and voice-room pages for room "
-              f"'{config.demo.room}')", flush=True)
+        for line in demo_urls(base, config.demo.room):
+            print(line, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,7 +10,7 @@ from typing import Any
 
 from livepark.auth.grants import Grants
 from livepark.auth.tokens import mint_token
-from livepark.config import Config, load_config, resolve_secret
+from livepark.config import Config, hs256_secret, load_config
 from livepark.configload import ConfigError
 
 ROLES = {
@@ -24,12 +24,20 @@ ROLES = {
 def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
     o: dict[str, dict[str, Any]] = {}
     for section, key, attr in (
-        ("server", "host", "host"), ("server", "port", "port"),
-        ("server", "http_host", "http_host"), ("server", "http_port", "http_port"),
-        ("server", "ops_host", "ops_host"), ("server", "ops_port", "ops_port"),
+        ("server", "host", "host"),
+        ("server", "port", "port"),
+        ("server", "http_host", "http_host"),
+        ("server", "http_port", "http_port"),
+        ("server", "ops_host", "ops_host"),
+        ("server", "ops_port", "ops_port"),
         ("server", "public_url", "public_url"),
-        ("auth", "secret", "secret"), ("auth", "admin_key", "admin_key"),
+        ("auth", "secret", "secret"),
+        ("auth", "admin_key", "admin_key"),
         ("rooms", "seats", "seats"),
+        ("rooms", "max_participants", "max_participants"),
+        ("rooms", "max_publishers", "max_publishers"),
+        ("rooms", "max_cohosts", "max_cohosts"),
+        ("rooms", "max_rooms", "max_rooms"),
     ):
         value = getattr(ns, attr, None)
         if value is not None:
@@ -56,6 +64,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--secret", help="HS256 token secret (prefer $LIVEPARK_AUTH_SECRET)")
     serve.add_argument("--admin-key", help="admin API bearer key (prefer $LIVEPARK_AUTH_ADMIN_KEY)")
     serve.add_argument("--seats", type=int, help="mic seats per voice room (default 8)")
+    serve.add_argument(
+        "--max-participants", type=int, help="members per room, hosts and admins excepted (default 10000)"
+    )
+    serve.add_argument(
+        "--max-publishers",
+        type=int,
+        help="publishers per room, host included (default seats+1 / max-cohosts+1)",
+    )
+    serve.add_argument("--max-cohosts", type=int, help="co-hosts per live room (default 3)")
+    serve.add_argument("--max-rooms", type=int, help="rooms open at once on this node (default: no limit)")
+    serve.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="admit members whose token says verified=false (rooms.require_verified=false)",
+    )
     serve.add_argument("--demo", action="store_true", help="serve demo pages that mint dev tokens")
     serve.add_argument("--log-level", default="INFO")
     tok = sub.add_parser("token", help="mint a development access token")
@@ -63,10 +86,14 @@ def _parser() -> argparse.ArgumentParser:
     tok.add_argument("--room", required=True)
     tok.add_argument("--identity", required=True)
     tok.add_argument("--name")
-    tok.add_argument("--role", choices=sorted(ROLES), default="viewer",
-                     help="grant preset (default viewer)")
-    tok.add_argument("--grant", action="append", default=[], metavar="NAME[=false]",
-                     help=f"set a grant on top of the preset: {', '.join(Grants.names())}")
+    tok.add_argument("--role", choices=sorted(ROLES), default="viewer", help="grant preset (default viewer)")
+    tok.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        metavar="NAME[=false]",
+        help=f"set a grant on top of the preset: {', '.join(Grants.names())}",
+    )
     tok.add_argument("--ttl", type=float, default=3600.0, help="seconds (default 3600)")
     tok.add_argument("--unverified", action="store_true", help="verified=false")
     tok.add_argument("--minor", action="store_true")
@@ -97,24 +124,44 @@ def main(argv: list[str] | None = None) -> int:
     from livepark.app import serve
 
     try:
-        import uvloop
+        try:
+            import uvloop
 
-        uvloop.run(serve(config))
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        asyncio.run(serve(config))
+            uvloop.run(serve(config))
+        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+            asyncio.run(serve(config))
+    except ConfigError as exc:  # e.g. an unreadable auth.public_keys file
+        print(f"livepark: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
 def _token(ns: argparse.Namespace, config: Config) -> int:
-    secret = ns.secret or resolve_secret(config.auth)
+    secret = ns.secret or hs256_secret(config.auth)
+    if secret is None:
+        print(
+            "livepark: HS256 is off (auth.public_keys are configured, auth.secret is not); "
+            "tokens come from your identity service, or pass --secret",
+            file=sys.stderr,
+        )
+        return 2
     if ns.ttl <= 0:
         raise SystemExit("--ttl must be positive")
-    token = mint_token(secret, room=ns.room, identity=ns.identity, name=ns.name,
-                       grants=_grants(ns), ttl=ns.ttl, verified=not ns.unverified, minor=ns.minor)
+    token = mint_token(
+        secret,
+        room=ns.room,
+        identity=ns.identity,
+        name=ns.name,
+        grants=_grants(ns),
+        ttl=ns.ttl,
+        verified=not ns.unverified,
+        minor=ns.minor,
+    )
     print(token)
     s = config.server
     page = "host.html" if ns.role == "host" else "viewer.html"
-    print(f"demo URL: http://localhost:{s.http_port}/static/{page}?token={token}", file=sys.stderr)
+    # In the fragment, which browsers never send to a server (nor to its logs).
+    print(f"demo URL: http://localhost:{s.http_port}/static/{page}#token={token}", file=sys.stderr)
     return 0
 
 

@@ -10,9 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
 from livepark.configload import ConfigError, build, env_overrides, merge
 from livepark.danmaku.config import HubConfig
 from livepark.media.config import MediaConfig
+from livepark.rooms.config import RoomConfig
 
 
 @dataclass(frozen=True)
@@ -34,10 +39,12 @@ class ServerConfig:
 @dataclass(frozen=True)
 class AuthConfig:
     secret: str = ""
-    """HS256 secret. Empty: a development secret is kept in ``secret_file``."""
+    """HS256 secret. Empty: HS256 is off when ``public_keys`` are configured, otherwise a
+    development secret is kept in ``secret_file``."""
     secret_file: str = "~/.local/state/livepark/dev-secret"
     public_keys: tuple[str, ...] = ()
-    """PEM files with RS256/ES256/EdDSA public keys accepted for verification."""
+    """PEM files (``~`` expanded) with RSA (RS256), P-256 (ES256) or Ed25519 (EdDSA) public
+    keys accepted for verification."""
     admin_key: str = ""
     """Bearer credential for the admin API (empty: admin API disabled)."""
     leeway: float = 5.0
@@ -48,10 +55,29 @@ class RoomsConfig:
     seats: int = 8
     max_cohosts: int = 3
     max_participants: int = 10000
+    max_publishers: int | None = None
+    """Publishing members per room: host + seated speakers (voice) or co-hosts (live).
+    Unset: ``seats + 1`` (voice), ``max_cohosts + 1`` (live). Beyond it: ``publishers_full``."""
+    max_rooms: int | None = None
+    """Rooms open at once on this node; creating another is refused with ``room_full``.
+    Unset: no limit."""
     require_verified: bool = True
     idle_timeout: float = 300.0
     resume_grace: float = 20.0
     invite_ttl: float = 30.0
+
+    def room_config(self) -> RoomConfig:
+        """The settings every room of this node gets (``ValueError`` when out of range)."""
+        return RoomConfig(
+            seats=self.seats,
+            max_cohosts=self.max_cohosts,
+            invite_ttl=self.invite_ttl,
+            require_verified=self.require_verified,
+            max_participants=self.max_participants,
+            max_publishers=self.max_publishers,
+            idle_timeout=self.idle_timeout,
+            resume_grace=self.resume_grace,
+        )
 
 
 @dataclass(frozen=True)
@@ -109,7 +135,61 @@ def load_config(
     if overrides:
         cfg = merge(cfg, overrides)
     assert isinstance(cfg, Config)
+    _validate(cfg)
     return cfg
+
+
+def _validate(cfg: Config) -> None:
+    try:
+        cfg.rooms.room_config()
+    except ValueError as exc:
+        raise ConfigError(f"[rooms]: {exc}") from exc
+    if cfg.rooms.max_rooms is not None and cfg.rooms.max_rooms < 1:
+        raise ConfigError("[rooms]: max_rooms must be >= 1 (or unset: no limit)")
+    if cfg.demo.enabled and cfg.auth.public_keys and not cfg.auth.secret:
+        raise ConfigError(
+            "[demo]: the demo pages mint HS256 tokens, but HS256 is off (auth.public_keys are "
+            "configured and auth.secret is not): set auth.secret or turn the demo off"
+        )
+
+
+def hs256_secret(auth: AuthConfig) -> str | None:
+    """The secret HS256 tokens are verified with; ``None`` (HS256 off) when public keys are
+    configured and no secret is set. With neither, a development secret (:func:`resolve_secret`)."""
+    if auth.secret:
+        return auth.secret
+    if auth.public_keys:
+        return None
+    return resolve_secret(auth)
+
+
+_KEY_TYPES = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)
+
+
+def load_public_keys(auth: AuthConfig) -> list[str]:
+    """The PEM text of each ``auth.public_keys`` file (``~`` expanded), checked to be an RSA,
+    P-256 or Ed25519 public key; :class:`ConfigError` saying which file is wrong otherwise."""
+    pems: list[str] = []
+    for entry in auth.public_keys:
+        path = Path(entry).expanduser()
+        try:
+            pem = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"auth.public_keys: cannot read {path}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"auth.public_keys: {path} is not a PEM file") from exc
+        try:
+            key = load_pem_public_key(pem.encode())
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise ConfigError(f"auth.public_keys: {path} is not a PEM public key") from exc
+        if not isinstance(key, _KEY_TYPES) or (
+            isinstance(key, ec.EllipticCurvePublicKey) and not isinstance(key.curve, ec.SECP256R1)
+        ):
+            raise ConfigError(
+                f"auth.public_keys: {path}: only RSA (RS256), P-256 (ES256) and Ed25519 (EdDSA) keys"
+            )
+        pems.append(pem)
+    return pems
 
 
 def resolve_secret(auth: AuthConfig) -> str:

@@ -64,16 +64,8 @@ class Node:
         self.verifier = verifier
         self.clock = clock
         rc = config.rooms
-        self.room_config = RoomConfig(
-            seats=rc.seats,
-            max_cohosts=rc.max_cohosts,
-            invite_ttl=rc.invite_ttl,
-            require_verified=rc.require_verified,
-            max_participants=rc.max_participants,
-            idle_timeout=rc.idle_timeout,
-            resume_grace=rc.resume_grace,
-        )
-        self.registry = RoomRegistry(lambda kind: self.room_config)
+        self.room_config: RoomConfig = rc.room_config()
+        self.registry = RoomRegistry(lambda kind: self.room_config, max_rooms=rc.max_rooms)
         self.resume = ResumeTable(rc.resume_grace)
         self.hub = hub
         self.sfu = sfu
@@ -119,8 +111,9 @@ class Node:
         return MemberInfo(claims.user_id, claims.name, claims.grants, claims.verified, claims.minor)
 
     def authenticate(self, token: Any, room: Any = None) -> Claims:
-        claims = self.verifier.verify(token if isinstance(token, str) else None,
-                                      room=room if isinstance(room, str) else None)
+        claims = self.verifier.verify(
+            token if isinstance(token, str) else None, room=room if isinstance(room, str) else None
+        )
         claims.require("room_join")
         if self.config.rooms.require_verified and not claims.verified:
             raise NotVerified("this community requires a verified account")
@@ -130,7 +123,10 @@ class Node:
     async def join(self, conn: Connection, claims: Claims, kind: RoomKind) -> dict[str, Any]:
         """Admit ``conn`` into its token's room; returns the reply data."""
         room, actions = self.registry.join(
-            claims.room, self.member_info(claims), self.clock(), kind=kind,
+            claims.room,
+            self.member_info(claims),
+            self.clock(),
+            kind=kind,
             connection_id=str(conn.id),
         )
         self._bind(conn, claims, room, actions, secrets.token_urlsafe(12))
@@ -160,10 +156,16 @@ class Node:
             if old.subscriber is not None:
                 self.hub.detach(claims.room, old.subscriber)
             old.close(CloseCode.REPLACED, "joined from another connection")
-        conn.bind(claims, session_id, WebSocketSubscriber(
-            conn.ws, claims.user_id, encoding=conn.encoding,
-            close_grace=self.hub.config.close_grace,
-        ))
+        conn.bind(
+            claims,
+            session_id,
+            WebSocketSubscriber(
+                conn.ws,
+                claims.user_id,
+                encoding=conn.encoding,
+                close_grace=self.hub.config.close_grace,
+            ),
+        )
         self.members[key] = conn
         self.apply(claims.room, [x for x in actions if not isinstance(x, a.ReplaceConnection)])
 
@@ -208,8 +210,12 @@ class Node:
             return
         hidden = conn.claims is not None and conn.claims.grants.hidden
         await self.hub.attach(
-            room_id, sub, resume_from=resume_from, history=history,
-            compress=compress and conn.encoding == "msgpack", counted=not hidden,
+            room_id,
+            sub,
+            resume_from=resume_from,
+            history=history,
+            compress=compress and conn.encoding == "msgpack",
+            counted=not hidden,
         )
 
     def leave(self, conn: Connection) -> None:
@@ -328,13 +334,15 @@ class Node:
             if room is not None:
                 audio, video = room.forwarding(ev.user_id)
                 self.sfu.set_forwarding(ev.room_id, ev.user_id, audio=audio, video=video)
-                self.outbox.push(ev.room_id, "publisher.started",
-                                 {"user_id": ev.user_id, "kinds": list(ev.kinds)})
+                self.outbox.push(
+                    ev.room_id, "publisher.started", {"user_id": ev.user_id, "kinds": list(ev.kinds)}
+                )
         elif isinstance(ev, me.PublisherStopped):
             room = self.registry.get(ev.room_id)
             if room is not None:
-                self.outbox.push(ev.room_id, "publisher.stopped",
-                                 {"user_id": ev.user_id, "reason": ev.reason})
+                self.outbox.push(
+                    ev.room_id, "publisher.stopped", {"user_id": ev.user_id, "reason": ev.reason}
+                )
                 if (ev.room_id, ev.user_id) in self.headless and ev.reason != "replaced":
                     self.headless.discard((ev.room_id, ev.user_id))
                     if room.member(ev.user_id) is not None:
@@ -374,7 +382,9 @@ class Node:
         if not isinstance(text, str):
             raise LiveparkError("text must be a string", code="bad_request")
         result = await self.hub.send_comment(
-            claims.room, Sender(claims.user_id, claims.name), text,
+            claims.room,
+            Sender(claims.user_id, claims.name),
+            text,
             mode=mode if isinstance(mode, str) else "scroll",
             color=color if isinstance(color, int) and not isinstance(color, bool) else None,
         )
@@ -384,8 +394,7 @@ class Node:
         claims, room = self._media_member(conn)
         claims.require("can_publish")
         if not room.may_publish(claims.user_id):
-            raise LiveparkError("take a seat (or be invited as co-host) to publish",
-                                code="not_permitted")
+            raise LiveparkError("take a seat (or be invited as co-host) to publish", code="not_permitted")
         if not isinstance(sdp, str) or not sdp:
             raise LiveparkError("sdp (the offer) is required", code="bad_request")
         answer = await self.sfu.publish(room.room_id, claims.user_id, sdp, kind=room.kind.value)
@@ -426,19 +435,44 @@ class Node:
                 return claims.user_id
             claims.require("can_publish")
             room = self.registry.get(room_id)
-            if room is None or room.member(claims.user_id) is None:
+            joined_now = room is None or room.member(claims.user_id) is None
+            if joined_now:
                 room, actions = self.registry.join(
-                    room_id, self.member_info(claims), self.clock(), kind=RoomKind.LIVE,
+                    room_id,
+                    self.member_info(claims),
+                    self.clock(),
+                    kind=RoomKind.LIVE,
                     connection_id="whip",
                 )
                 self.headless.add((room_id, claims.user_id))
                 self.apply(room_id, actions)
+                self._spawn(self._headless_watch(room_id, claims.user_id))
+            assert room is not None
             if not room.may_publish(claims.user_id):
+                if joined_now:
+                    # joined only for this refused request: do not leave her in the room
+                    self.headless.discard((room_id, claims.user_id))
+                    self.apply(room_id, room.handle(c.Leave(claims.user_id), self.clock()))
                 raise RoomError(ErrorCode.NOT_PERMITTED, "take a seat or be the host to publish")
             return claims.user_id
         except RoomError as exc:
             status = 404 if exc.code in ("room_not_found", "room_ended") else 403
             raise HttpRefused(exc.message, code=exc.code, http_status=status) from exc
+
+    async def _headless_watch(self, room_id: str, user_id: str) -> None:
+        """A WHIP publisher joined for a request that then failed (bad SDP, no codec, ...)
+        has no stream whose end would make her leave: she leaves when no publisher leg of
+        hers exists ``connect_timeout`` after she joined."""
+        await asyncio.sleep(self.config.media.connect_timeout)
+        key = (room_id, user_id)
+        if key not in self.headless or self.sfu.leg_id(room_id, user_id, "publisher") is not None:
+            return
+        self.headless.discard(key)
+        if key in self.members:
+            return  # she has since joined over the WebSocket: she stays
+        room = self.registry.get(room_id)
+        if room is not None and room.member(user_id) is not None:
+            self.apply(room_id, room.handle(c.Leave(user_id), self.clock()))
 
     def _media_member(self, conn: Connection) -> tuple[Claims, Room]:
         claims = conn.claims

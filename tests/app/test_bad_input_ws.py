@@ -106,3 +106,24 @@ async def test_json_is_default_and_unknown_subprotocol_falls_back() -> None:
             await ws.send(json.dumps({"v": 1, "id": 1, "type": "ping"}))
             reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert reply["ok"] is True
+
+
+async def test_flood_of_big_malformed_frames_is_cut_off() -> None:
+    """Garbage counts toward the rate limit like any request: 60 KB malformed frames mixed with
+    valid pings (which used to reset the malformed count and leave the garbage unlimited) get
+    the connection closed with 4029 within a bounded number of frames."""
+    async with running_node() as app:
+        c = await Client.connect(app)
+        garbage = "x" * 60_000
+        sent = 0
+        try:
+            for i in range(150):
+                await c.send_raw(garbage if i % 5 else json.dumps({"v": 1, "id": i, "type": "ping"}))
+                sent += 1
+        except Exception:
+            pass
+        assert await c.wait_closed() == 4029
+        replies = [f for f in c.frames if f.get("type") == "reply"]
+        # the burst (40), what refilled meanwhile, then 20 refusals in a row
+        assert len(replies) < 120
+        assert {f["error"]["code"] for f in replies if not f["ok"]} == {"bad_request", "rate_limited"}

@@ -3,14 +3,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from livepark.config import load_config, resolve_secret
+from livepark.config import hs256_secret, load_config, load_public_keys, resolve_secret
 from livepark.configload import ConfigError, masked
 
 
 def test_precedence_defaults_toml_env_flags(tmp_path: Path) -> None:
     f = tmp_path / "lp.toml"
-    f.write_text('[server]\nport = 9000\nhttp_port = 9001\n[rooms]\nseats = 6\n')
+    f.write_text("[server]\nport = 9000\nhttp_port = 9001\n[rooms]\nseats = 6\n")
     env = {"LIVEPARK_SERVER_PORT": "9100", "LIVEPARK_AUTH_SECRET": "envsecret"}
     cfg = load_config(str(f), environ=env, overrides={"server": {"host": "0.0.0.0"}})
     assert cfg.server.port == 9100  # env beats TOML
@@ -43,3 +45,63 @@ def test_dev_secret_is_created_once_and_private(tmp_path: Path) -> None:
     first = resolve_secret(cfg.auth)
     assert first == resolve_secret(cfg.auth) and len(first) >= 32
     assert (tmp_path / "s" / "dev").stat().st_mode & 0o077 == 0
+
+
+def _pem_file(path: Path, key: object) -> Path:
+    pub = key.public_key()  # type: ignore[attr-defined]
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    path.write_bytes(pub.public_bytes(serialization.Encoding.PEM, spki))
+    return path
+
+
+def test_public_keys_only_turns_hs256_off_and_creates_no_dev_secret(tmp_path: Path) -> None:
+    pem = _pem_file(tmp_path / "id.pem", ed25519.Ed25519PrivateKey.generate())
+    env = {"LIVEPARK_AUTH_PUBLIC_KEYS": str(pem), "LIVEPARK_AUTH_SECRET_FILE": str(tmp_path / "dev")}
+    cfg = load_config(None, environ=env)
+    assert hs256_secret(cfg.auth) is None
+    assert not (tmp_path / "dev").exists()
+    assert load_public_keys(cfg.auth) == [pem.read_text()]
+    # an explicit secret turns HS256 back on next to the keys; no keys: the dev secret
+    assert hs256_secret(load_config(None, environ={**env, "LIVEPARK_AUTH_SECRET": "s"}).auth) == "s"
+    dev = hs256_secret(load_config(None, environ={"LIVEPARK_AUTH_SECRET_FILE": str(tmp_path / "dev")}).auth)
+    assert dev and (tmp_path / "dev").read_text().strip() == dev
+
+
+def test_public_key_paths_expand_home_and_bad_ones_are_config_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _pem_file(tmp_path / "rsa.pem", rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    _pem_file(tmp_path / "ec.pem", ec.generate_private_key(ec.SECP256R1()))
+    cfg = load_config(None, environ={"LIVEPARK_AUTH_PUBLIC_KEYS": "~/rsa.pem,~/ec.pem"})
+    assert len(load_public_keys(cfg.auth)) == 2
+
+    (tmp_path / "junk.pem").write_text("not a key\n")
+    private = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "private.pem").write_bytes(private)
+    _pem_file(tmp_path / "p384.pem", ec.generate_private_key(ec.SECP384R1()))
+    for name, message in (
+        ("missing.pem", "cannot read"),
+        ("junk.pem", "not a PEM public key"),
+        ("private.pem", "not a PEM public key"),
+        ("p384.pem", "P-256"),
+    ):
+        cfg = load_config(None, environ={"LIVEPARK_AUTH_PUBLIC_KEYS": f"~/{name}"})
+        with pytest.raises(ConfigError, match=message) as excinfo:
+            load_public_keys(cfg.auth)
+        assert str(tmp_path / name) in str(excinfo.value)
+
+
+def test_demo_needs_hs256_and_limits_are_validated(tmp_path: Path) -> None:
+    pem = _pem_file(tmp_path / "id.pem", ed25519.Ed25519PrivateKey.generate())
+    with pytest.raises(ConfigError, match="demo"):
+        load_config(None, environ={"LIVEPARK_AUTH_PUBLIC_KEYS": str(pem), "LIVEPARK_DEMO_ENABLED": "1"})
+    cfg = load_config(None, environ={"LIVEPARK_ROOMS_MAX_PUBLISHERS": "3", "LIVEPARK_ROOMS_MAX_ROOMS": "50"})
+    assert (cfg.rooms.max_publishers, cfg.rooms.max_rooms) == (3, 50)
+    assert cfg.rooms.room_config().max_publishers == 3
+    with pytest.raises(ConfigError, match="max_publishers"):
+        load_config(None, environ={"LIVEPARK_ROOMS_MAX_PUBLISHERS": "0"})
+    with pytest.raises(ConfigError, match="max_rooms"):
+        load_config(None, environ={"LIVEPARK_ROOMS_MAX_ROOMS": "0"})

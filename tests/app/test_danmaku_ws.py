@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from websockets.asyncio.client import connect
+
 from helpers.livenode import HOST, Client, running_node, token
 from livepark.auth.grants import Grants
 
@@ -49,3 +51,23 @@ async def test_rate_limit_on_comments() -> None:
             codes.append("ok" if reply["ok"] else reply["error"]["code"])
         assert codes[:3] == ["ok", "ok", "ok"] and "rate_limited" in codes
         await host.close()
+
+
+async def test_server_declines_permessage_deflate() -> None:
+    """Batches are compressed once per batch; per-connection deflate would cost ~64 KiB of
+    zlib state per socket and a compression per write, so the node must refuse it."""
+    async with running_node() as app:
+        assert app.ports is not None
+        url = f"ws://127.0.0.1:{app.ports.ws}/"
+        async with connect(url, subprotocols=["livepark.v1.json"]) as ws:  # type: ignore[list-item]
+            assert ws.request is not None and ws.response is not None
+            offered = ws.request.headers.get("Sec-WebSocket-Extensions", "")
+            assert "permessage-deflate" in offered  # the client default offers it
+            assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+            assert ws.protocol.extensions == []
+            member = Client(ws, "json")
+            await member.join(token("d3", "hana", HOST), kind="live")
+            await member.ok("danmaku.send", text="uncompressed")
+            batch = await member.next_frame("danmaku.batch")
+            assert [i["text"] for i in batch["items"]] == ["uncompressed"]
+            await member.close()

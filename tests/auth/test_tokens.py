@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from livepark.auth import errors as e
 from livepark.auth.grants import Grants
@@ -129,3 +129,22 @@ def test_public_keys_rs256_and_eddsa() -> None:
 def test_verifier_needs_a_key() -> None:
     with pytest.raises(ValueError):
         TokenVerifier()
+
+
+def test_public_key_es256() -> None:
+    """ES256 (P-256) is accepted like RS256 and EdDSA; a token of another P-256 key is not."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    v = TokenVerifier(public_keys=[pem], clock=lambda: NOW)
+    payload = {"sub": "cy", "room": "r9", "exp": NOW + 60, "verified": True, "grants": {"can_publish": True}}
+    claims = v.verify(jwt.encode(payload, key, algorithm="ES256"), room="r9")
+    assert claims.user_id == "cy" and claims.grants.can_publish
+    other = ec.generate_private_key(ec.SECP256R1())
+    with pytest.raises(e.TokenBadSignature):
+        v.verify(jwt.encode(payload, other, algorithm="ES256"))
+    with pytest.raises(e.TokenBadSignature):  # HS256 is off: no secret was given
+        v.verify(jwt.encode(payload, SECRET, algorithm="HS256"))

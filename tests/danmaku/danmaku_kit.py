@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import msgpack
+from prometheus_client import REGISTRY
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 
@@ -30,6 +31,29 @@ from livepark.danmaku import (
 )
 
 SUBPROTOCOLS = ["livepark.v1.json", "livepark.v1.msgpack"]
+
+
+class MetricDeltas:
+    """How much each danmaku metric moved since construction (the registry is per process).
+
+    ``m("livepark_danmaku_batches_total", reason="window")`` -> the increase (counters) or
+    the change (gauges) since ``m`` was made.
+    """
+
+    def __init__(self) -> None:
+        self._start: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+        for family in REGISTRY.collect():
+            if family.name.startswith("livepark_danmaku_"):
+                for s in family.samples:
+                    self._start[s.name, frozenset(s.labels.items())] = s.value
+
+    def __call__(self, name: str, **labels: str) -> float:
+        now = REGISTRY.get_sample_value(name, labels) or 0.0
+        return now - self._start.get((name, frozenset(labels.items())), 0.0)
+
+
+def gauge(name: str) -> float | None:
+    return REGISTRY.get_sample_value(name)
 
 
 @dataclass

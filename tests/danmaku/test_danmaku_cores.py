@@ -19,6 +19,7 @@ from livepark.danmaku.errors import (
 )
 from livepark.danmaku.eventlog import EventLog
 from livepark.danmaku.frames import BatchFrames, FrameKind, decode_frame_payload, ws_frame
+from livepark.danmaku.history import CommentHistory
 from livepark.danmaku.policy import PolicyLimits, SenderPolicy, normalize
 
 # ---------------------------------------------------------------- batcher
@@ -86,6 +87,72 @@ def test_batcher_properties(steps: list[tuple[float, int, bool]], max_items: int
         assert bt.nbytes == sum(it[2] for it in bt.items)
         assert bt.nbytes <= max_bytes or len(bt.items) == 1
         assert bt.opened_at == bt.items[0][1]
+        assert all(it[1] - bt.opened_at < window for it in bt.items)
+
+
+keyed_ops = st.lists(
+    st.tuples(
+        st.floats(min_value=0, max_value=0.08),  # time step
+        st.integers(min_value=1, max_value=300),  # item size
+        st.one_of(st.none(), st.sampled_from(["levels", "mic", "cam"])),  # coalescing key
+        st.booleans(),  # poll after? (and close_if_full before, for odd sizes)
+    ),
+    max_size=200,
+)
+
+
+@given(keyed_ops, st.integers(1, 8), st.integers(200, 1200))
+@settings(max_examples=300)
+def test_batcher_merges_same_key_items(
+    steps: list[tuple[float, int, str | None, bool]], max_items: int, max_bytes: int
+) -> None:
+    """Same key in one batch: the latest item wins, in the slot of the first; every other
+    item is in exactly one batch, in order; size and window bounds still hold."""
+    window = 0.1
+    Item = tuple[int, float, int, str | None]
+    b: Batcher[Item] = Batcher(window, max_items, max_bytes)
+    now = 0.0
+    batches = []
+    added: list[tuple[int, Item]] = []  # (index in ``batches`` of the batch it went into, item)
+    for i, (dt, size, key, poll) in enumerate(steps):
+        now += dt
+        if poll and size % 2:
+            out = b.close_if_full(size, key)
+            if out:
+                assert out.reason == "size"
+                batches.append(out)
+        item = (i, now, size, key)
+        out = b.add(item, size, now, key)
+        if out:
+            batches.append(out)
+        added.append((len(batches), item))  # it went into the batch open after add()
+        if poll:
+            out = b.poll(now)
+            if out:
+                batches.append(out)
+    last = b.flush()
+    if last:
+        batches.append(last)
+    assert all(at < len(batches) for at, _ in added)  # nothing left behind
+    for index, bt in enumerate(batches):
+        # reference: this batch's items in arrival order, a repeated key overwriting its slot
+        mine = [item for at, item in added if at == index]
+        expected: list[Item] = []
+        slots: dict[str, int] = {}
+        for item in mine:
+            key = item[3]
+            if key is not None and key in slots:
+                expected[slots[key]] = item  # latest wins, position kept
+            else:
+                if key is not None:
+                    slots[key] = len(expected)
+                expected.append(item)
+        assert list(bt.items) == expected  # everything else exactly once, in order
+        assert len({it[3] for it in bt.items if it[3] is not None}) == len(slots)
+        assert 1 <= len(bt.items) <= max_items
+        assert bt.nbytes == sum(it[2] for it in bt.items)
+        assert bt.nbytes <= max_bytes or len(bt.items) == 1
+        assert bt.opened_at == mine[0][1]
         assert all(it[1] - bt.opened_at < window for it in bt.items)
 
 
@@ -218,6 +285,26 @@ def test_policy_never_exceeds_bucket(steps: list[tuple[float, int]]) -> None:
             assert j - i + 1 <= 3 + (accepted[j] - t0) * 1.0 + 1e-9
 
 
+def test_policy_two_phase_admit_then_commit_or_release() -> None:
+    p = SenderPolicy(PolicyLimits(rate=0.01, burst=3.0, dup_window=10.0))
+    first = p.admit("u", "hello", 0.0)
+    with pytest.raises(DuplicateComment):
+        p.admit("u", "HELLO", 0.1)  # the same text is being moderated right now
+    p.release(first)  # moderation could not judge it (or rejected it)
+    again = p.admit("u", "hello", 0.2)  # may be sent again ...
+    p.commit(again)
+    with pytest.raises(DuplicateComment):
+        p.admit("u", "hello", 0.3)  # ... and once it went out, it is a duplicate
+    p.admit("u", "other", 0.4)  # the third token: released or not, each admit spent one
+    with pytest.raises(RateLimited):
+        p.admit("u", "third", 0.5)
+    q = SenderPolicy(PolicyLimits(rate=1.0, burst=1.0))
+    pending = q.admit("v", "slow to judge", 0.0)
+    assert q.sweep(100.0) == 0  # not forgotten while a comment is being moderated
+    q.release(pending)
+    assert q.sweep(100.0) == 1
+
+
 def test_policy_likes_bounded() -> None:
     p = SenderPolicy(PolicyLimits(like_rate=10, like_burst=20, max_like_count=15))
     assert p.check_likes("u", 100, 0.0) == 15
@@ -225,6 +312,26 @@ def test_policy_likes_bounded() -> None:
     assert p.check_likes("u", 10, 0.0) == 0
     assert p.check_likes("u", 10, 1.0) == 10
     assert p.check_likes("u", -3, 5.0) == 0
+
+
+# ---------------------------------------------------------------- comment history
+
+
+def test_comment_history_keeps_public_comments_apart_from_shadowed_ones() -> None:
+    h = CommentHistory(3, max_senders=4)
+    h.add({"t": "real"})
+    for i in range(10):
+        h.add({"t": f"spam{i}"}, "spammer")
+    h.add({"t": "real2"})
+    h.add({"t": "spam10"}, "spammer")
+    assert h.public() == [{"t": "real"}, {"t": "real2"}]
+    assert h.items_for("someone") == h.public()
+    # the sender sees her own shadowed comments merged in arrival order, last 3
+    assert h.items_for("spammer") == [{"t": "spam9"}, {"t": "real2"}, {"t": "spam10"}]
+    for i in range(10):  # many shadowed senders: only the 4 most recent are kept
+        h.add({"t": "x"}, f"s{i}")
+    assert h.senders == 4 and not h.has_shadowed("spammer") and h.has_shadowed("s9")
+    assert CommentHistory(0).items_for("anyone") == []
 
 
 # ---------------------------------------------------------------- frames

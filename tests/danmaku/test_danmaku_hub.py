@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import msgpack
 import pytest
-from danmaku_kit import FakeSub, client, hub_server, open_client
+from danmaku_kit import FakeSub, MetricDeltas, client, gauge, hub_server, open_client
 
 from livepark.danmaku import (
     DanmakuHub,
@@ -15,6 +16,7 @@ from livepark.danmaku import (
     InMemoryPubSub,
     InvalidEvent,
     InvalidMode,
+    Message,
     Sender,
     Verdict,
 )
@@ -30,6 +32,7 @@ async def test_comments_in_one_window_arrive_in_one_frame_in_order() -> None:
     hub = DanmakuHub(HubConfig(batch_window=0.3))
     async with hub_server(hub) as hs:
         async with client(hs.url("r1", "viewer")) as j, client(hs.url("r1", "v2"), "msgpack") as m:
+            delta = MetricDeltas()
             sent = [await hub.send_comment("r1", sender(i), f"comment {i}") for i in range(12)]
             for c in (j, m):
                 await c.wait_for(lambda c: len(c.comments()) == 12)
@@ -37,6 +40,11 @@ async def test_comments_in_one_window_arrive_in_one_frame_in_order() -> None:
                 assert len(batches) == 1, "12 comments inside one window -> one frame"
                 assert [i["id"] for i in batches[0]["items"]] == [r.id for r in sent]
                 assert batches[0]["skipped"] == 0
+            assert delta("livepark_danmaku_messages_in_total", kind="comment") == 12
+            assert delta("livepark_danmaku_batches_total", reason="window") == 1
+            assert delta("livepark_danmaku_frame_writes_total", cls="lossy") == 2
+            assert delta("livepark_danmaku_deliveries_total", cls="lossy") == 24  # 12 x 2 members
+            assert delta("livepark_danmaku_skipped_batches_total") == 0
 
 
 async def test_ordering_across_many_windows_and_senders() -> None:
@@ -299,4 +307,117 @@ async def test_invalid_payloads_are_refused_with_codes() -> None:
     with pytest.raises(InvalidMode) as exc:
         await hub.send_comment("r1", sender(1), "hi", mode="sideways")
     assert exc.value.to_wire()["code"] == "invalid_mode"
+    await hub.aclose()
+
+
+async def test_shadowed_spam_cannot_push_real_comments_out_of_history() -> None:
+    hub = DanmakuHub(
+        HubConfig(rate=1000, burst=1000, dup_window=0.0, history_comments=5, batch_window=0.05),
+        moderator=WordModerator(),
+    )
+    async with hub_server(hub) as hs:
+        real = await hub.send_comment("r1", sender("bob"), "a real comment")
+        for i in range(50):  # every one of them shadowed by moderation
+            await hub.send_comment("r1", sender("spammer"), f"spam {i}")
+        async with client(hs.url("r1", "carol")) as carol, client(hs.url("r1", "uspammer")) as spammer:
+            assert [x["id"] for x in carol.of("danmaku.history")[0]["items"]] == [real.id]
+            # the spammer still sees her own comments, as if they had gone out
+            mine = spammer.of("danmaku.history")[0]["items"]
+            assert [x["text"] for x in mine] == [f"spam {i}" for i in range(45, 50)]
+
+
+async def test_retry_after_moderation_unavailable_and_rejects_cost_a_token() -> None:
+    mod = WordModerator(delay=1.0)  # slower than the timeout: fail-closed refusals
+    hub = DanmakuHub(HubConfig(moderation_timeout=0.05, batch_window=0.05, rate=0.1, burst=4), moderator=mod)
+    delta = MetricDeltas()
+    async with hub_server(hub) as hs, client(hs.url("r1", "alice")) as a:
+        first = await a.request("danmaku.send", {"text": "hello there"})
+        assert first["error"]["code"] == "moderation_unavailable"
+        mod.delay = 0.0  # moderation is back
+        again = await a.request("danmaku.send", {"text": "hello there"})
+        assert again["type"] == "danmaku.send.ok", again  # the retry is judged, not "duplicate"
+        await a.wait_for(lambda c: [x["text"] for x in c.comments()] == ["hello there"])
+        dup = await a.request("danmaku.send", {"text": "hello there"})
+        assert dup["error"]["code"] == "duplicate"  # it went out: now it is a duplicate
+        # a rejected text is not remembered either: resent, it is moderated (and rejected) again
+        assert (await a.request("danmaku.send", {"text": "bad one"}))["error"]["code"] == "rejected"
+        assert (await a.request("danmaku.send", {"text": "bad one"}))["error"]["code"] == "rejected"
+        assert [c for c in mod.calls if c[2] == "bad one"] == [("r1", "alice", "bad one")] * 2
+        # every comment that reached moderation took a token (burst 4): the bucket is empty
+        limited = await a.request("danmaku.send", {"text": "a fine comment"})
+        assert limited["error"]["code"] == "rate_limited"
+    assert delta("livepark_danmaku_refused_total", code="moderation_unavailable") == 1
+    assert delta("livepark_danmaku_refused_total", code="rejected") == 2
+    assert delta("livepark_danmaku_refused_total", code="duplicate") == 1
+    assert delta("livepark_danmaku_messages_in_total", kind="comment") == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "age", "resume", "outcome"),
+    [
+        # more events than the in-memory backend's own default (1000) are kept when asked
+        (HubConfig(history_events=1500, event_window=0.0), 0.0, 100, "replayed"),
+        # a shorter configured age than its default (300 s) is honoured by the backend too
+        (HubConfig(history_seconds=10.0, event_window=0.0), 60.0, 1, "gap_too_old"),
+    ],
+)
+async def test_default_pubsub_keeps_the_configured_history_window(
+    config: HubConfig, age: float, resume: int, outcome: str
+) -> None:
+    now = [1000.0]
+    hub = DanmakuHub(config, clock=lambda: now[0])
+    n = 1200 if outcome == "replayed" else 10
+    for i in range(n):
+        await hub.publish_event("r1", "gift.sent", {"n": i})
+    await hub.close_room("r1", delete_history=False)  # this node forgets; the backend keeps
+    now[0] += age
+    sub = FakeSub("alice")
+    result = await hub.attach("r1", sub, resume_from=resume)  # the room is re-primed
+    assert result.outcome == outcome
+    assert sub.seqs() == (list(range(resume + 1, n + 1)) if outcome == "replayed" else [])
+    await hub.aclose()
+
+
+class DroppingBroker(InMemoryBroker):
+    """The in-memory backend with a lossy link to its nodes: deliveries of ``drop`` seqs vanish."""
+
+    def __init__(self, drop: set[int]) -> None:
+        super().__init__()
+        self.drop = drop
+
+    def _deliver(self, message: Message) -> None:
+        if message.seq not in self.drop:
+            super()._deliver(message)
+
+
+async def test_laggards_skipped_stats_are_counted_and_queue_gauges_sampled() -> None:
+    broker = DroppingBroker(drop={2})
+    cfg = HubConfig(soft_limit=1024, hard_limit=1 << 20, stats_interval=60.0, event_window=0.2)
+    hub = DanmakuHub(cfg, pubsub=InMemoryPubSub(broker, "n1"))
+    lag, ok = FakeSub("lag"), FakeSub("ok")
+    await hub.attach("r1", lag)
+    await hub.attach("r1", ok)
+    lag.size = 4096  # its outbound buffer is past the soft limit
+    delta = MetricDeltas()
+    hub.like("r1", "ok", 5)
+    hub.tick()
+    assert [f["likes"] for f in ok.frames() if f["type"] == "danmaku.stats"] == [5]
+    assert [f for f in lag.frames() if f["type"] == "danmaku.stats"] == []
+    assert delta("livepark_danmaku_skipped_batches_total") == 1
+    assert delta("livepark_danmaku_messages_in_total", kind="like") == 5
+    # must-not-lose: two events wait for the 0.2 s event window, then seq 2 is lost in transit
+    await hub.publish_event("r1", "seat.changed", {"seat": 1})
+    other = InMemoryPubSub(broker, "n2")
+    payload = msgpack.packb({"n": "n2", "e": "seat.changed", "d": {"seat": 2}, "t": 0})
+    await other.append("danmaku:r1", payload)  # seq 2: never delivered to n1
+    await other.append("danmaku:r1", payload)  # seq 3: delivered, held until 2 is refetched
+    await asyncio.sleep(0.01)
+    hub.tick()
+    assert gauge("livepark_danmaku_reliable_queue_depth") == 1  # seq 1, in the event window
+    assert gauge("livepark_danmaku_pending_events") == 1  # seq 3, waiting for seq 2
+    await asyncio.sleep(0.4)  # the gap is refetched, the window flushed
+    hub.tick()
+    assert gauge("livepark_danmaku_reliable_queue_depth") == 0
+    assert gauge("livepark_danmaku_pending_events") == 0
+    assert ok.seqs() == [1, 2, 3]
     await hub.aclose()

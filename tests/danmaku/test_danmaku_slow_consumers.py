@@ -3,14 +3,31 @@ stays bounded.
 
 Server sockets get SO_SNDBUF=8 KiB and laggards SO_RCVBUF=4 KiB so kernel buffers fill
 after a few batches and the transports' own buffers (what the hub bounds) take the rest.
+
+Memory bound (docs/protocol-danmaku.md, "Slow consumers and memory"): while readers are
+stopped, the server's Python heap grows by at most 1.25 x (``soft_limit`` + 16 KiB) per
+stopped reader -- the soft limit, one batch frame (< 16 KiB here) on top of it, and the
+write buffer's over-allocation -- plus 256 KiB for the room as a whole.  Measured with
+tracemalloc over the server side only (live allocations made under the hub's modules:
+transport write buffers filled by the hub, frames, batches, room state); the test's own
+clients are excluded, and kernel socket buffers are not Python heap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import tracemalloc
 
-from danmaku_kit import client, drain_raw, hub_server, open_client, parse_raw, raw_ws
+from danmaku_kit import (
+    MetricDeltas,
+    client,
+    drain_raw,
+    hub_server,
+    open_client,
+    parse_raw,
+    raw_ws,
+)
 
 from livepark.danmaku import DanmakuHub, HubConfig, Sender, Subscriber
 from livepark.danmaku.frames import CLOSE_SLOW_CONSUMER
@@ -46,6 +63,7 @@ async def test_laggards_skip_then_4010_while_room_flows_and_memory_is_bounded() 
         kicks.append((sub.user_id, reason))
 
     hub = DanmakuHub(config(), on_kick=on_kick)
+    delta = MetricDeltas()
     async with hub_server(hub, sndbuf=8192) as hs:
         good = [await open_client(hs.url("r1", f"good{i}"), enc)
                 for i, enc in enumerate(["json", "msgpack", "json"])]  # fmt: skip
@@ -94,14 +112,23 @@ async def test_laggards_skip_then_4010_while_room_flows_and_memory_is_bounded() 
         assert {f"lag{i}" for i in range(20)} <= kicked
         assert "sleeper" in kicked and not kicked & {"good0", "good1", "good2", "paused"}
         assert {r for _, r in kicks} == {"stalled"}
+        assert delta("livepark_danmaku_slow_consumer_disconnects_total", reason="stalled") == 21
+        assert delta("livepark_danmaku_slow_consumer_disconnects_total", reason="hard_limit") == 0
+        assert delta("livepark_danmaku_messages_in_total", kind="comment") == sent
+        lossy = delta("livepark_danmaku_deliveries_total", cls="lossy")
+        assert len(good) * sent <= lossy < len(good) * sent + 22 * sent  # laggards got a part
+        batches = sum(delta("livepark_danmaku_batches_total", reason=r) for r in ("window", "size"))
+        assert batches >= len(good[0].of("danmaku.batch"))
 
         # 3. the paused client was told how much it skipped; nothing is unaccounted for
         frames, close = parse_raw(paused_data)
-        batches = [f for f in frames if f["type"] == "danmaku.batch"]
-        got = sum(len(b["items"]) for b in batches)
-        skipped = sum(b["skipped"] for b in batches)
+        paused_batches = [f for f in frames if f["type"] == "danmaku.batch"]
+        got = sum(len(b["items"]) for b in paused_batches)
+        skipped = sum(b["skipped"] for b in paused_batches)
         assert close is None and skipped > 0
         assert got + skipped == sent
+        # every laggard (20 + sleeper + paused) skipped at least one batch before its kick
+        assert delta("livepark_danmaku_skipped_batches_total") >= 22
 
         # 4. the sleeper reads the backlog then the 4010 close frame
         frames, close = parse_raw(await drain_raw(sleeper, 2.0))
@@ -131,9 +158,10 @@ async def test_must_not_lose_overflow_hits_hard_limit() -> None:
         config(stall_timeout=60.0),
         on_kick=lambda room, sub, reason: kicks.append((sub.user_id, reason)),
     )
+    delta = MetricDeltas()
     async with hub_server(hub, sndbuf=8192) as hs:
         async with client(hs.url("r1", "good"), "msgpack") as good:
-            lag, _ = await raw_ws(hs.port, "/?room=r1&user=lag&grace=0.5")
+            lag, _ = await raw_ws(hs.port, "/?room=r1&user=lag&grace=3")
             peak = 0
             blob = "y" * 4000
             for i in range(60):  # 240 KB of events, far past the 64 KiB hard limit
@@ -143,9 +171,89 @@ async def test_must_not_lose_overflow_hits_hard_limit() -> None:
             await good.wait_for(lambda c: len(c.events()) == 60)
             assert [e["seq"] for e in good.events()] == list(range(1, 61))
             assert kicks == [("lag", "hard_limit")]
+            assert delta("livepark_danmaku_slow_consumer_disconnects_total", reason="hard_limit") == 1
+            assert delta("livepark_danmaku_deliveries_total", cls="reliable") >= 60
             assert peak <= 2 * HARD  # each connection stays under the hard limit
-            await asyncio.sleep(0.7)
-            frames, _ = parse_raw(await drain_raw(lag, 1.0))
-            # aborted after the 0.5 s grace: it never sees more than the hard limit's worth
-            assert len([f for f in frames if f["type"] == "event"]) < 60
+            # read within the 3 s grace: what was buffered (< hard limit), then the close frame
+            frames, close = parse_raw(await drain_raw(lag, 1.5))
+            seqs = [f["seq"] for f in frames if f["type"] == "event"]
+            assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 60
+            assert close == CLOSE_SLOW_CONSUMER  # 4010 on the wire
             lag.close()
+
+
+async def test_resume_whose_replay_exceeds_hard_limit_is_answered_gap_too_old() -> None:
+    hub = DanmakuHub(config())
+    delta = MetricDeltas()
+    async with hub_server(hub) as hs:
+        blob = "y" * 4000
+        for i in range(40):  # 160 KB of history, more than the 64 KiB hard limit
+            await hub.publish_event("r1", "gift.sent", {"i": i, "blob": blob})
+        for attempt in range(2):  # the same answer every time: no 4010 reconnect loop
+            async with client(hs.url("r1", "alice", resume=5)) as a:
+                await a.wait_for(lambda c: bool(c.of("resume.gap_too_old")))
+                assert a.of("attached")[0]["outcome"] == "gap_too_old"
+                notice = a.of("resume.gap_too_old")[0]
+                assert (notice["requested"], notice["latest_seq"]) == (5, 40 + attempt)
+                assert a.events() == []
+                # still connected: after reloading the snapshot it follows live events
+                await hub.publish_event("r1", "gift.sent", {"i": "live"})
+                live = [41 + attempt]
+                await a.wait_for(lambda c, live=live: [e["seq"] for e in c.events()] == live)
+                assert a.close_code is None
+        async with client(hs.url("r1", "bob", resume=38)) as b:  # 4 events fit: replayed
+            await b.wait_for(lambda c: [e["seq"] for e in c.events()] == [39, 40, 41, 42])
+            assert b.of("attached")[0]["outcome"] == "replayed"
+    assert delta("livepark_danmaku_resumes_total", outcome="gap_too_old") == 2
+    assert delta("livepark_danmaku_resumes_total", outcome="replayed") == 1
+    assert delta("livepark_danmaku_slow_consumer_disconnects_total", reason="hard_limit") == 0
+
+
+SERVER_MODULES = tuple(
+    f"livepark/danmaku/{m}.py"
+    for m in ("hub", "room", "ws_subscriber", "batcher", "eventlog", "history", "intake", "join")
+)
+ROOM_SLACK = 256 * 1024
+PER_STOPPED_READER = (SOFT + 16 * 1024) * 5 // 4
+
+
+def server_heap(snapshot: tracemalloc.Snapshot) -> int:
+    """Bytes still allocated whose allocation ran through the hub's modules (server side)."""
+    return sum(
+        t.size for t in snapshot.traces if any(f.filename.endswith(SERVER_MODULES) for f in t.traceback)
+    )
+
+
+async def test_server_memory_growth_per_stopped_reader_is_bounded() -> None:
+    """While N readers are stopped (and not yet kicked), the server-side heap grows by at most
+    N x 1.25 x (soft_limit + 16 KiB) + 256 KiB: skipped batches are not kept anywhere."""
+    # 800 comments of ~340 B: each stopped reader is offered ~270 KB, 6.6x its bound
+    hub = DanmakuHub(config(stall_timeout=60.0))  # nobody is kicked during the measurement
+    async with hub_server(hub, sndbuf=8192) as hs:
+        good = await open_client(hs.url("r1", "good"))
+        stopped = [await raw_ws(hs.port, f"/?room=r1&user=stop{i}") for i in range(20)]
+        await asyncio.sleep(0.2)
+        tracemalloc.start(10)  # deep enough to reach the hub from a transport write
+        sent, peak = 0, 0
+        try:
+            for _ in range(2):  # 2 x 400 comments, 20 every 50 ms (~400/s unless slowed)
+                for _ in range(20):
+                    for _ in range(20):
+                        await hub.send_comment("r1", Sender(f"p{sent % 50}", "P"), f"{sent} {TEXT}")
+                        sent += 1
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.1)  # the last batch is out; stopped buffers stay full
+                peak = max(peak, server_heap(tracemalloc.take_snapshot()))
+        finally:
+            tracemalloc.stop()
+        await good.wait_for(lambda c: len(c.comments()) == sent)
+        offered = sent * len(TEXT.encode())  # what each stopped reader would hold unskipped
+        bound = len(stopped) * PER_STOPPED_READER + ROOM_SLACK
+        print(f"server heap growth {peak} B with {len(stopped)} stopped readers "
+              f"({peak / len(stopped) / 1024:.1f} KiB each); bound {bound} B; "
+              f"{sent} comments, ~{offered} B offered to each")  # fmt: skip
+        assert offered > 3 * PER_STOPPED_READER  # the bound is far below "keep everything"
+        assert peak <= bound, (peak, bound)
+        await good.close()
+        for sock, _ in stopped:
+            sock.close()

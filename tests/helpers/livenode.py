@@ -48,8 +48,9 @@ async def running_node(config: Config | None = None) -> AsyncIterator[App]:
 
 
 def token(room: str, user: str, grants: Grants = VIEWER, **kw: Any) -> str:
-    return mint_token(SECRET, room=room, identity=user, name=kw.pop("name", user.title()),
-                      grants=grants, **kw)
+    return mint_token(
+        SECRET, room=room, identity=user, name=kw.pop("name", user.title()), grants=grants, **kw
+    )
 
 
 class Client:
@@ -69,8 +70,7 @@ class Client:
     @classmethod
     async def connect(cls, app: App, encoding: str = "json") -> Client:
         assert app.ports is not None
-        ws = await connect(f"ws://127.0.0.1:{app.ports.ws}/",
-                           subprotocols=[f"livepark.v1.{encoding}"])  # type: ignore[list-item]
+        ws = await connect(f"ws://127.0.0.1:{app.ports.ws}/", subprotocols=[f"livepark.v1.{encoding}"])  # type: ignore[list-item]
         return cls(ws, encoding)
 
     async def _read(self) -> None:
@@ -120,8 +120,10 @@ class Client:
         async with asyncio.timeout(timeout):
             while True:
                 msg = await self.events.get()
-                if msg.get("type") == "event" and msg.get("event") == name and all(
-                    msg["data"].get(k) == v for k, v in match.items()
+                if (
+                    msg.get("type") == "event"
+                    and msg.get("event") == name
+                    and all(msg["data"].get(k) == v for k, v in match.items())
                 ):
                     return msg
 

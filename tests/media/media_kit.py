@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import fractions
 import math
+import re
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,6 +23,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, VideoFrame
 
 from livepark.media import aiortc_adapter as adapter
+from livepark.media import aiortc_testkit as testkit
 from livepark.media.config import MediaConfig
 from livepark.media.events import MediaEvent, SlotsChanged
 from livepark.media.sfu import Sfu
@@ -154,9 +157,44 @@ class Publisher:
     pc: RTCPeerConnection
     tone: ToneTrack | None
     video: PatternTrack | None
+    feedback: list[tuple[float, str, list[int]]] = field(default_factory=list)
+    """(arrival time, "pli" | "fir" | "nack", lost seqs) of RTCP feedback reaching the client."""
+    video_ssrc: int | None = None
+    """The SSRC the client sends video on (from its offer)."""
+
+    def plis(self, since: float = 0.0) -> list[float]:
+        return [t for t, kind, _ in self.feedback if kind in ("pli", "fir") and t >= since]
+
+    def nacked(self) -> set[int]:
+        return {s for _, kind, lost in self.feedback if kind == "nack" for s in lost}
 
     async def close(self) -> None:
         await self.pc.close()
+
+
+def remap_payload_types(sdp: str, mapping: dict[int, int]) -> str:
+    """``sdp`` with payload types renumbered (m= lines, rtpmap, fmtp, rtcp-fb and apt=)."""
+
+    def pt(match: re.Match[str]) -> str:
+        return match.group(1) + str(mapping.get(int(match.group(2)), int(match.group(2))))
+
+    out = []
+    for line in sdp.split("\r\n"):
+        if line.startswith("m="):
+            head = line.split(" ")[:3]
+            line = " ".join(head + [str(mapping.get(int(p), int(p))) for p in line.split(" ")[3:]])
+        else:
+            line = re.sub(r"^(a=(?:rtpmap|fmtp|rtcp-fb):)(\d+)", pt, line)
+            line = re.sub(r"(apt=)(\d+)", pt, line)
+        out.append(line)
+    return "\r\n".join(out)
+
+
+def unusual_payload_types(sdp: str) -> str:
+    """``sdp`` with every dynamic payload type moved to the top of the range (127, 126...),
+    where aiortc never puts them: a publisher whose numbers differ from its subscribers'."""
+    dynamic = sorted({int(p) for p in re.findall(r"^a=rtpmap:(\d+)", sdp, re.MULTILINE) if int(p) >= 96})
+    return remap_payload_types(sdp, {p: 127 - i for i, p in enumerate(dynamic)})
 
 
 async def publish(
@@ -169,6 +207,8 @@ async def publish(
     video: bool = True,
     amplitude: float = 0.5,
     video_codec: str | None = None,
+    munge_offer: Callable[[str], str] | None = None,
+    munge_answer: Callable[[str], str] | None = None,
 ) -> Publisher:
     pc = _pc()
     tone = ToneTrack(amplitude) if audio else None
@@ -182,10 +222,22 @@ async def publish(
 
             caps = RTCRtpSender.getCapabilities("video").codecs
             t.setCodecPreferences([c for c in caps if c.mimeType.lower() == video_codec.lower()])
+    pub = Publisher(user, pc, tone, pat)
+    for t in pc.getTransceivers():
+        testkit.observe_feedback(
+            t.sender, lambda kind, lost: pub.feedback.append((time.monotonic(), kind, lost))
+        )
     await pc.setLocalDescription(await pc.createOffer())
-    answer = await sfu.publish(room, user, pc.localDescription.sdp, kind=kind)  # type: ignore[arg-type]
+    offer = pc.localDescription.sdp
+    ssrc_mid, mid_kind = _parse_ssrcs(offer)
+    pub.video_ssrc = next((s for s, m in ssrc_mid.items() if mid_kind.get(m) == "video"), None)
+    if munge_offer is not None:
+        offer = munge_offer(offer)
+    answer = await sfu.publish(room, user, offer, kind=kind)  # type: ignore[arg-type]
+    if munge_answer is not None:
+        answer = munge_answer(answer)
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-    return Publisher(user, pc, tone, pat)
+    return pub
 
 
 @dataclass
@@ -209,6 +261,8 @@ class Subscriber:
     media_ssrcs: set[int] = field(default_factory=set)
     """The first SSRC of each m-section (the media one; the second is RTX)."""
     mid_kind: dict[str, str] = field(default_factory=dict)
+    mid_pts: dict[str, dict[int, str]] = field(default_factory=dict)
+    """mid -> {payload type: "mime" or "mime;profile-level-id"} as negotiated."""
     dropped: int = 0
     drop_every: int = 0
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -242,6 +296,24 @@ def _observe(sub: Subscriber, data: bytes) -> bool:
                 sub.dropped += 1
                 return True
     return False
+
+
+def _parse_pts(sdp: str) -> dict[str, dict[int, str]]:
+    out: dict[str, dict[int, str]] = {}
+    pts: dict[int, str] = {}
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            pts = {}
+        elif line.startswith("a=mid:"):
+            out[line[6:]] = pts
+        elif line.startswith("a=rtpmap:"):
+            pt, enc = line[9:].split(" ", 1)
+            pts[int(pt)] = enc.split("/")[0].lower()
+        elif line.startswith("a=fmtp:") and "profile-level-id=" in line:
+            pt = int(line[7:].split(" ", 1)[0])
+            plid = line.split("profile-level-id=")[1].split(";")[0].lower()
+            pts[pt] = f"{pts.get(pt, '?')};{plid}"
+    return out
 
 
 def _media_ssrcs(sdp: str) -> set[int]:
@@ -307,22 +379,36 @@ async def subscribe(
     await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
     adapter.drop_incoming(pc, lambda data: _observe(sub, data))
     await pc.setLocalDescription(await pc.createAnswer())
+    sub.mid_pts = _parse_pts(pc.localDescription.sdp)
     if answer:
         await sfu.subscriber_answer(room, user, pc.localDescription.sdp)
     return sub
 
 
-async def subscribe_whep_style(sfu: Sfu, room: str, user: str, *, kind: str = "live") -> Subscriber:
+def prefer(transceiver: Any, mime: str) -> None:
+    """Offer only ``mime`` (and RTX) on ``transceiver``."""
+    from aiortc import RTCRtpReceiver
+
+    caps = RTCRtpReceiver.getCapabilities(transceiver.kind).codecs
+    transceiver.setCodecPreferences([c for c in caps if c.mimeType.lower() in (mime.lower(), "video/rtx")])
+
+
+async def subscribe_whep_style(
+    sfu: Sfu, room: str, user: str, *, kind: str = "live", video_codec: str | None = None
+) -> Subscriber:
     pc = _pc()
     sub = Subscriber(user, pc)
     _on_track(sub)
     pc.addTransceiver("audio", direction="recvonly")
-    pc.addTransceiver("video", direction="recvonly")
+    vt = pc.addTransceiver("video", direction="recvonly")
+    if video_codec:
+        prefer(vt, video_codec)
     adapter.drop_incoming(pc, lambda data: _observe(sub, data))
     await pc.setLocalDescription(await pc.createOffer())
     answer = await sfu.subscribe_with_offer(room, user, pc.localDescription.sdp, kind=kind)  # type: ignore[arg-type]
     sub.ssrc_mid, sub.mid_kind = _parse_ssrcs(answer)
     sub.media_ssrcs = _media_ssrcs(answer)
+    sub.mid_pts = _parse_pts(answer)
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     return sub
 

@@ -5,10 +5,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 import time
 
 import pytest
-from media_kit import Env, Subscriber, closing, config, publish, subscribe, subscribe_whep_style, until
+from media_kit import (
+    Env,
+    Subscriber,
+    closing,
+    config,
+    publish,
+    subscribe,
+    subscribe_whep_style,
+    until,
+    unusual_payload_types,
+)
 
 from livepark.media import aiortc_adapter as adapter
 from livepark.media.events import PublisherStarted, PublisherStopped, SpeakersChanged
@@ -19,11 +30,28 @@ def decode_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def continuous(sub: Subscriber, mid: str) -> tuple[bool, bool]:
-    """(sequence numbers step by exactly 1, timestamps never go back) on ``mid``'s media SSRC."""
+    """(sequence numbers step by exactly 1, timestamps never go back) on ``mid``'s media SSRC
+    — (False, False) if nothing arrived on it."""
     pkts = [p for p in sub.packets if p.ssrc in sub.media_ssrcs and sub.ssrc_mid[p.ssrc] == mid]
+    if not pkts:
+        return False, False
     seq_ok = all(((b.seq - a.seq) & 0xFFFF) == 1 for a, b in itertools.pairwise(pkts))
     ts_ok = all(((b.ts - a.ts) & 0xFFFFFFFF) < 0x80000000 for a, b in itertools.pairwise(pkts))
     return seq_ok, ts_ok
+
+
+def stray_ssrcs(sub: Subscriber) -> set[int]:
+    """SSRCs of packets the subscriber got that the SFU's SDP never announced (a slot's SSRC
+    not rewritten: the client cannot tell which slot they belong to)."""
+    return {p.ssrc for p in sub.packets if p.ssrc not in sub.ssrc_mid}
+
+
+def codecs_seen(sub: Subscriber, mid: str) -> list[str]:
+    """The negotiated codec of each packet on ``mid`` (media and RTX) in arrival order,
+    consecutive repeats collapsed; ``"?PT"`` for a payload type not negotiated on ``mid``."""
+    pts = sub.mid_pts[mid]
+    names = [pts.get(p.pt, f"?{p.pt}") for p in sub.packets if sub.ssrc_mid.get(p.ssrc) == mid]
+    return [n for n, _ in itertools.groupby(n for n in names if n != "rtx")]
 
 
 async def test_two_subscribers_decode_and_late_joiner_within_2s(
@@ -56,22 +84,40 @@ async def test_two_subscribers_decode_and_late_joiner_within_2s(
 
 
 @pytest.mark.parametrize("media_config", [config(video_slots=1)])
-async def test_publisher_replaced_in_same_slot_keeps_decoder_going(
+async def test_publisher_takeover_in_same_slot_keeps_ssrc_numbering_and_decoder_going(
     env: Env, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    alice = await publish(env.sfu, "r2", "alice")
+    alice = await publish(env.sfu, "r2", "alice")  # VP8, aiortc's payload types
     bob = await subscribe(env.sfu, "r2", "bob")
     async with closing(alice, bob):
         a, v = bob.mids("audio")[0], bob.mids("video")[0]
         assert await until(lambda: bob.decoded(v) >= 10 and bob.decoded(a) >= 10, 15)
-        await env.sfu.unpublish("r2", "alice")
-        await alice.close()
-        carol = await publish(env.sfu, "r2", "carol")
+        # carol starts while alice is still on (the one slot is hers), with every payload
+        # type numbered differently from what bob negotiated
+        answers: list[str] = []
+        carol = await publish(
+            env.sfu,
+            "r2",
+            "carol",
+            munge_offer=unusual_payload_types,
+            munge_answer=lambda sdp: answers.append(sdp) or sdp,
+        )
+        carol_pts = {int(x) for x in re.findall(r"^a=rtpmap:(\d+)", answers[0], re.MULTILINE)}
+        assert carol_pts and not carol_pts & (set(bob.mid_pts[a]) | set(bob.mid_pts[v]))
         async with closing(carol):
+            assert await until(lambda: any(e.user_id == "carol" for e in env.of(PublisherStarted)), 10)
+            await asyncio.sleep(0.5)
+            assert env.slots_of("bob") == {a: "alice", v: "alice"}
             t = time.monotonic()
+            await env.sfu.unpublish("r2", "alice")
+            await alice.close()
             assert await until(lambda: env.slots_of("bob") == {a: "carol", v: "carol"}, 10)
             assert await until(lambda: bob.decoded(v, since=t) >= 15 and bob.decoded(a, since=t) >= 15, 12)
+            assert len(bob.rtp(v, since=t)) >= 15 and len(bob.rtp(a, since=t)) >= 15
+        assert not stray_ssrcs(bob), "packets on SSRCs the SFU did not offer"
+        assert codecs_seen(bob, a) == ["opus"]
+        assert codecs_seen(bob, v) == ["vp8"]
         assert continuous(bob, v) == (True, True)
         assert continuous(bob, a) == (True, True)
         assert not bob.errors and not decode_warnings(caplog)

@@ -89,21 +89,31 @@ def seat_holder(room: Room, seat: int) -> str | None:
 
 class Mirror:
     """A client's copy of the room: starts from a snapshot, applies only broadcast events
-    (as JSON, the way a client receives them)."""
+    (as JSON, the way a client receives them).
+
+    Strict: every event must change the copy (a repeated or no-op broadcast is a bug, it
+    costs every client a frame), and :meth:`check` compares the copy with the room's real
+    state, so a missing event shows up at the step that lost it.
+    """
 
     def __init__(self, room: Room, viewer: str | None, *, staff: bool) -> None:
         self.staff = staff
+        self.viewer = viewer
         self.state: dict[str, Any] = json.loads(json.dumps(room.snapshot(viewer).to_wire()))
 
     def apply(self, actions: Iterable[Action]) -> None:
         for a in actions:
             if isinstance(a, Broadcast) and (self.staff or not a.staff_only):
-                self.apply_event(json.loads(json.dumps(a.event.to_wire())))
+                ev = json.loads(json.dumps(a.event.to_wire()))
+                before = copy.deepcopy(self.state)
+                self.apply_event(ev)
+                assert self.state != before, f"redundant event {ev} (changes nothing)"
 
     def apply_event(self, ev: dict[str, Any]) -> None:
         s = self.state
         members: list[dict[str, Any]] = s["members"]
         kind = ev["type"]
+        assert s["state"] == "open", f"{kind} after room.ended"
         if kind == "member.joined":
             assert all(m["user_id"] != ev["user_id"] for m in members), "joined twice"
             members.append(
@@ -140,3 +150,8 @@ class Mirror:
     def matches(self, room: Room, viewer: str | None) -> bool:
         fresh: dict[str, Any] = json.loads(json.dumps(room.snapshot(viewer).to_wire()))
         return self.state == fresh
+
+    def check(self, room: Room, label: str) -> None:
+        """The copy equals the room as this viewer may see it (a missing event fails here)."""
+        fresh: dict[str, Any] = json.loads(json.dumps(room.snapshot(self.viewer).to_wire()))
+        assert self.state == fresh, f"mirror {label} diverged:\n{self.state}\n!=\n{fresh}"

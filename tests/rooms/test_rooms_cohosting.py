@@ -39,17 +39,28 @@ def test_invite_and_accept() -> None:
     assert room.member("p1").cohost  # type: ignore[union-attr]
 
 
-def test_admin_may_invite_and_admin_cohost_stays_admin() -> None:
+def test_only_the_host_invites_but_an_admin_may_remove() -> None:
     room = make_room(RoomKind.LIVE)
-    room.handle(c.InviteCohost("adm", "adm"), 0.0)
+    refuse(room, c.InviteCohost("adm", "p1"), "not_permitted")
+    refuse(room, c.InviteCohost("adm", "adm"), "not_permitted")
+    room.handle(c.InviteCohost("host", "p1"), 0.0)
+    room.handle(c.AcceptCohost("p1"), 0.0)
+    actions = room.handle(c.RemoveCohost("adm", "p1"), 0.0)
+    assert types(actions) == ["cohosts.changed", "role.changed", "SetForwarding"]
+    assert room.snapshot(None).cohosts == ()
+
+
+def test_admin_cohost_stays_admin() -> None:
+    room = make_room(RoomKind.LIVE)
+    room.handle(c.InviteCohost("host", "adm"), 0.0)
     actions = room.handle(c.AcceptCohost("adm"), 0.0)
     assert types(actions) == ["cohosts.changed", "SetForwarding"]
 
 
 def test_decline() -> None:
     room = make_room(RoomKind.LIVE)
-    room.handle(c.InviteCohost("adm", "p1"), 0.0)
-    assert room.handle(c.DeclineCohost("p1"), 0.0) == [Notify("adm", InviteDeclined("cohost", "p1"))]
+    room.handle(c.InviteCohost("host", "p1"), 0.0)
+    assert room.handle(c.DeclineCohost("p1"), 0.0) == [Notify("host", InviteDeclined("cohost", "p1"))]
     refuse(room, c.AcceptCohost("p1"), "not_invited")
     refuse(room, c.DeclineCohost("p1"), "not_invited")
 
@@ -68,7 +79,7 @@ def test_invite_refusals() -> None:
     room = make_room(RoomKind.LIVE)
     refuse(room, c.InviteCohost("p2", "p1"), "not_permitted")
     refuse(room, c.InviteCohost("host", "v"), "not_permitted")
-    refuse(room, c.InviteCohost("adm", "host"), "cannot_target_host")
+    refuse(room, c.InviteCohost("host", "host"), "cannot_target_host")
     refuse(room, c.InviteCohost("host", "ghost"), "not_in_room")
     room.handle(c.InviteCohost("host", "p1"), 0.0)
     room.handle(c.AcceptCohost("p1"), 0.0)

@@ -5,13 +5,18 @@
 - only present, visible, ``can_publish`` non-host members hold seats or co-host slots;
 - refused commands change nothing;
 - clients that start from ``snapshot()`` and apply only the broadcasts they receive stay equal
-  to a fresh snapshot (anonymous view, host view, and every member since her join);
+  to a fresh snapshot after every step (anonymous view, host view, and every member since her
+  join), and every broadcast they apply changes their copy (no repeated or no-op events);
+- private events (``Notify``) are exactly the invitations made, declined and expired by the
+  step, with the right recipients and contents;
 - ``SetForwarding`` actions track ``room.forwarding()`` exactly.
 """
 
 from __future__ import annotations
 
 import copy
+from collections import Counter
+from typing import Any
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -35,7 +40,14 @@ from livepark.rooms.actions import (
     ReplaceConnection,
     SetForwarding,
 )
-from livepark.rooms.events import MemberJoined
+from livepark.rooms.events import (
+    CohostInvited,
+    InviteDeclined,
+    InviteExpired,
+    MemberJoined,
+    PrivateEvent,
+    SeatInvited,
+)
 from livepark.rooms.members import MemberInfo
 
 PLAYERS = ["h", "u0", "u1", "u2", "u3", "u4"]
@@ -168,10 +180,18 @@ class RoomMachine(RuleBasedStateMachine):
             return
         event(f"ok {type(command).__name__}")
         joined = command.user if isinstance(command, c.Join) else None
-        self.after(actions, locked_before, joined)
+        self.after(actions, locked_before, joined, before["_d"].invites, command)
 
-    def after(self, actions: list[Action], locked_before: dict[int, str | None], joined: str | None) -> None:
+    def after(
+        self,
+        actions: list[Action],
+        locked_before: dict[int, str | None],
+        joined: str | None,
+        invites_before: dict[str, Any],
+        command: c.Command | None,
+    ) -> None:
         room = self.room
+        self.check_private_events(actions, invites_before, command)
         for seat in room.snapshot(None).seats:
             if seat.seat in locked_before:
                 assert seat.user_id in (None, locked_before[seat.seat]), "locked seat taken"
@@ -197,6 +217,42 @@ class RoomMachine(RuleBasedStateMachine):
         for uid in list(self.mirrors):
             if uid not in room:
                 del self.mirrors[uid]
+        # after every step, not only after every rule: a lost event fails where it was lost
+        self.anon.check(room, "anonymous")
+        if self.host_view is not None:
+            self.host_view.check(room, "host view")
+        for uid, mirror in self.mirrors.items():
+            mirror.check(room, f"of {uid}")
+
+    def check_private_events(
+        self, actions: list[Action], invites_before: dict[str, Any], command: c.Command | None
+    ) -> None:
+        """The step's ``Notify`` actions are exactly what its invitation changes call for."""
+        room = self.room
+        after: dict[str, Any] = vars(room)["_d"].invites
+        ttl = self.config.invite_ttl
+        expected: list[tuple[str, PrivateEvent]] = []
+        invited = command.target if isinstance(command, c.InviteToSeat | c.InviteCohost) else None
+        for uid, inv in after.items():
+            if uid == invited or invites_before.get(uid) != inv:  # a new invitation
+                assert inv.expires_at == self.now + ttl
+                made: PrivateEvent = (
+                    SeatInvited(inv.seat, inv.by, ttl) if inv.kind == "seat" else CohostInvited(inv.by, ttl)
+                )
+                expected.append((uid, made))
+        declined = command.user if isinstance(command, c.DeclineSeatInvite | c.DeclineCohost) else None
+        for uid, old in invites_before.items():
+            if after.get(uid) == old or room.ended:
+                continue
+            if uid == declined:
+                if old.by in room and old.by != uid:
+                    expected.append((old.by, InviteDeclined(old.kind, uid)))
+            elif command is None and self.now >= old.expires_at and uid in room:
+                expected.append((uid, InviteExpired(old.kind, uid)))
+                if old.by in room and old.by != uid:
+                    expected.append((old.by, InviteExpired(old.kind, uid)))
+        notified = [(a.user_id, a.event) for a in actions if isinstance(a, Notify)]
+        assert Counter(notified) == Counter(expected), f"private events {notified} != {expected}"
 
     # -- rules --------------------------------------------------------------------------------
     # Actors are drawn mostly from present members (so that commands can succeed), sometimes
@@ -345,7 +401,8 @@ class RoomMachine(RuleBasedStateMachine):
     def advance(self, dt: float) -> None:
         self.now += dt
         locked_before = {s.seat: s.user_id for s in self.room.snapshot(None).seats if s.locked}
-        self.after(self.room.tick(self.now), locked_before, None)
+        invites_before = copy.deepcopy(vars(self.room)["_d"].invites)
+        self.after(self.room.tick(self.now), locked_before, None, invites_before, None)
 
     # -- invariants -----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import msgpack
@@ -57,7 +58,7 @@ def test_requests_before_join_are_refused_but_ping_allowed() -> None:
 
 
 def test_malformed_frames_are_answered_then_close_4400() -> None:
-    s = Session(CFG, now=0)
+    s = Session(dataclasses.replace(CFG, request_burst=MALFORMED_LIMIT), now=0)
     for i in range(MALFORMED_LIMIT - 1):
         out = s.on_frame("nonsense", now=i * 0.001)
         assert isinstance(out, Refuse) and out.reply["error"]["code"] == "bad_request"
@@ -74,6 +75,23 @@ def test_rate_limit_then_flood_close() -> None:
     assert out.reply["error"]["retry_after"] > 0
     assert isinstance(s.on_frame(frame("ping", 10), now=0), Refuse)
     out = s.on_frame(frame("ping", 11), now=0)
+    assert isinstance(out, Close) and out.code == CloseCode.FLOOD
+
+
+def test_malformed_frames_count_toward_the_rate_limit() -> None:
+    """Garbage takes a token like any request: a client cannot make the server decode more
+    than ``request_rate`` frames a second by mixing garbage with valid requests."""
+    s = Session(CFG, now=0)
+    for i in range(5):  # the burst: 4 garbage frames and a valid one, all decoded
+        out = s.on_frame("nonsense" if i < 4 else frame("ping", i), now=0)
+        assert isinstance(out, Dispatch if i == 4 else Refuse)
+    out = s.on_frame("nonsense", now=0)
+    assert isinstance(out, Refuse) and out.reply["error"]["code"] == "rate_limited"
+    assert out.reply["id"] is None
+    out = s.on_frame(frame("ping", 42), now=0)
+    assert isinstance(out, Refuse) and out.reply["error"]["code"] == "rate_limited"
+    assert out.reply["id"] == 42  # a small refused frame still gets its id back
+    out = s.on_frame("x" * 60_000, now=0)
     assert isinstance(out, Close) and out.code == CloseCode.FLOOD
 
 

@@ -5,10 +5,12 @@ one more item would exceed ``max_items`` / ``max_bytes``.  The caller runs a tim
 :attr:`Batcher.deadline` and calls :meth:`Batcher.poll`; nothing here reads a clock.
 
 Guarantees (property-tested): every added item is in exactly one batch unless it was
-replaced by a later item with the same ``key`` (coalescing, for state snapshots such as
-speaker levels); items keep their order; a batch never holds more than ``max_items`` items or
-(unless a single item is bigger) more than ``max_bytes``; every item in a batch was added
-within ``window`` seconds of the batch's first item.
+replaced by a later item with the same ``key`` in the same batch (coalescing, for state
+snapshots such as speaker levels: the latest value takes the slot of the first); items keep
+their order; a batch never holds more than ``max_items`` items or (unless a single item is
+bigger) more than ``max_bytes`` -- a replacement that would not fit closes the batch and
+opens the next one; every item in a batch was added within ``window`` seconds of the
+batch's first item.
 """
 
 from __future__ import annotations
@@ -66,11 +68,15 @@ class Batcher(Generic[T]):
             closed = self._close("window")
         if key is not None and key in self._keys:
             index = self._keys[key]
-            self._nbytes += size - self._sizes[index]
-            self._items[index] = item
-            self._sizes[index] = size
-            return closed
-        if self._items and (len(self._items) + 1 > self.max_items or self._nbytes + size > self.max_bytes):
+            grown = self._nbytes + size - self._sizes[index]
+            if grown <= self.max_bytes or len(self._items) == 1:
+                self._nbytes = grown
+                self._items[index] = item
+                self._sizes[index] = size
+                return closed
+            assert closed is None  # a window-closed batch leaves the batcher empty
+            closed = self._close("size")  # the replacement does not fit: next batch
+        elif self._items and (len(self._items) + 1 > self.max_items or self._nbytes + size > self.max_bytes):
             assert closed is None  # a window-closed batch leaves the batcher empty
             closed = self._close("size")
         if self._opened_at is None:
@@ -88,11 +94,14 @@ class Batcher(Generic[T]):
         Lets an I/O layer fan a full batch out *before* the next item opens a new batch, so
         the new batch's window starts after that (possibly slow) fan-out.
         """
-        if not self._items or (key is not None and key in self._keys):
+        if not self._items:
             return None
-        if len(self._items) + 1 > self.max_items or self._nbytes + size > self.max_bytes:
-            return self._close("size")
-        return None
+        if key is not None and key in self._keys:
+            replaced = self._sizes[self._keys[key]]
+            fits = self._nbytes + size - replaced <= self.max_bytes or len(self._items) == 1
+        else:
+            fits = len(self._items) + 1 <= self.max_items and self._nbytes + size <= self.max_bytes
+        return None if fits else self._close("size")
 
     def poll(self, now: float) -> Batch[T] | None:
         """Close and return the open batch if its window has elapsed at ``now``."""

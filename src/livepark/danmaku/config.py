@@ -15,7 +15,8 @@ class HubConfig:
     Lossy path (comments, likes, speaker levels):
 
     - ``batch_window``: seconds a batch stays open after its first item (0.1).
-    - ``batch_max_items`` / ``batch_max_bytes``: a batch closes early when full.
+    - ``batch_max_items`` / ``batch_max_bytes``: a batch closes early when full (a busy
+      window then goes out as several frames).
     - ``compress_min_bytes``: batches smaller than this are never zlib-compressed.
     - ``stats_interval``: seconds between ``danmaku.stats`` pushes (likes, online).
 
@@ -23,13 +24,15 @@ class HubConfig:
 
     - ``event_window``: events published within this many seconds are written to each
       connection with one ``write()`` (still one WebSocket frame per event).
-    - ``history_events`` / ``history_seconds``: resume window, by count and by age.
+    - ``history_events`` / ``history_seconds``: resume window, by count and by age (the
+      hub's default in-memory pub/sub backend keeps the same window).
 
     Slow consumers (per connection; the transport's write buffer is the outbound buffer):
 
     - ``soft_limit``: above this many buffered bytes lossy batches are skipped.
     - ``hard_limit``: a must-not-lose frame that would take the buffer past this closes the
-      connection with 4010; so buffered bytes per connection never exceed ``hard_limit``.
+      connection with 4010; so the hub's writes never take a connection's buffer past
+      ``hard_limit``.  A resume whose replay would not fit is answered gap_too_old.
     - ``stall_timeout``: a connection that has skipped every lossy batch for this long is
       closed with 4010 too.
     - ``close_grace``: after the close frame is queued, the transport is aborted if the peer
@@ -46,7 +49,8 @@ class HubConfig:
     - ``review_action``: what a ``review`` verdict does: ``pass`` (default), ``shadow``, or
       ``reject``.
 
-    Joining: ``history_comments`` last comments are sent to a fresh joiner.
+    Joining: ``history_comments`` last public comments are sent to a fresh joiner (with her
+    own shadowed ones merged in; those are kept apart, see :mod:`.history`).
     """
 
     batch_window: float = 0.1

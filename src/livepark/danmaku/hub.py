@@ -1,11 +1,13 @@
 """The danmaku hub: the asyncio layer that runs timers, talks to pub/sub and writes bytes.
 
-Decisions live in the sans-I/O cores (:mod:`.batcher`, :mod:`.eventlog`, :mod:`.policy`);
-frames are built once per encoding (:mod:`.frames`) and written by :class:`.room.Room`.
-See docs/protocol-danmaku.md for the wire format and the module docs for each piece.
+Decisions live in the sans-I/O cores (:mod:`.batcher`, :mod:`.eventlog`, :mod:`.policy`,
+:mod:`.history`, :mod:`.join`); frames are built once per encoding (:mod:`.frames`) and
+written by :class:`.room.Room`.  See docs/protocol-danmaku.md for the wire format and the
+module docs for each piece.
 
-Flow of a comment: ``send_comment`` -> policy -> moderator -> local batcher *and*
-``pubsub.publish`` (other nodes batch it for their own members; our echo is dropped).
+Flow of a comment: ``send_comment`` -> :mod:`.intake` (policy admit -> moderator -> policy
+commit) -> local batcher *and* ``pubsub.publish`` (other nodes batch it for their own
+members; our echo is dropped).
 Flow of an event: ``publish_event`` -> ``pubsub.append`` (the backend assigns the seq) ->
 local :class:`EventLog` (echo deduplicated by seq) -> queued ``event_window`` -> written.
 """
@@ -27,14 +29,7 @@ from livepark.clock import Clock, monotonic, wall
 from livepark.danmaku import metrics
 from livepark.danmaku.batcher import Batch
 from livepark.danmaku.config import HubConfig
-from livepark.danmaku.errors import (
-    CommentRefused,
-    CommentRejected,
-    HubClosed,
-    InvalidEvent,
-    InvalidMode,
-    RoomClosed,
-)
+from livepark.danmaku.errors import CommentRefused, HubClosed, InvalidEvent, RoomClosed
 from livepark.danmaku.frames import (
     CLOSE_SLOW_CONSUMER,
     CLOSE_SLOW_CONSUMER_REASON,
@@ -45,16 +40,17 @@ from livepark.danmaku.frames import (
     check_serialisable,
     dumps_json,
 )
-from livepark.danmaku.moderation import AllowAll, Decision, TextModerator, moderate
+from livepark.danmaku.intake import admit_comment
+from livepark.danmaku.join import gap_notice, plan_join
+from livepark.danmaku.moderation import AllowAll, Decision, TextModerator
 from livepark.danmaku.policy import PolicyLimits, SenderPolicy
 from livepark.danmaku.pubsub import Message, PubSub
-from livepark.danmaku.pubsub_memory import InMemoryPubSub
+from livepark.danmaku.pubsub_memory import InMemoryBroker, InMemoryPubSub
 from livepark.danmaku.room import LossyItem, Member, Room, WriteReport, join_frames
 from livepark.danmaku.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
 
-MODES = frozenset({"scroll", "top", "bottom"})
 KickHook = Callable[[str, Subscriber, str], None]
 _pack = msgpack.Packer(use_bin_type=True).pack
 
@@ -116,7 +112,12 @@ class DanmakuHub:
         on_kick: KickHook | None = None,
     ) -> None:
         self.config = cfg = config or HubConfig()
-        self.pubsub: PubSub = pubsub or InMemoryPubSub()
+        if pubsub is None:  # a private in-memory backend keeping the configured window
+            broker = InMemoryBroker(
+                history_events=cfg.history_events, history_seconds=cfg.history_seconds, clock=clock
+            )
+            pubsub = InMemoryPubSub(broker)
+        self.pubsub: PubSub = pubsub
         self.moderator: TextModerator = moderator or AllowAll()
         self.clock = clock
         self.wall_clock = wall_clock
@@ -207,7 +208,8 @@ class DanmakuHub:
         Fresh join (``resume_from`` None): a ``danmaku.history`` frame with the last
         ``history_comments`` comments.  Resume: every event with seq > ``resume_from`` is
         replayed (then live events follow, none twice), or ``resume.gap_too_old`` is sent
-        when the window no longer covers it.  ``compress``: zlib batches (msgpack only).
+        when the window no longer covers it or the replay would not fit under
+        ``hard_limit``.  ``compress``: zlib batches (msgpack only).
         ``counted``: include the user in the online count (False for hidden members).
         ``history``: send the ``danmaku.history`` frame (default: on fresh joins only); a
         fresh join that already holds a snapshot at seq N passes ``resume_from=N`` and
@@ -221,24 +223,16 @@ class DanmakuHub:
         kind = FrameKind.of(subscriber.encoding, compress)
         member = Member(subscriber, kind, counted)
         latest = room.log.last_seq
-        replayed = 0
-        if resume_from is None:
-            outcome: Literal["fresh", "replayed", "gap_too_old"] = "fresh"
-            chunk = room.history_frame(kind, member.user_id)
-        else:
-            entries = room.log.since(resume_from, now)
-            if entries is None:
-                outcome = "gap_too_old"
-                notice = {"v": PROTOCOL_VERSION, "type": "resume.gap_too_old", "room": room_id}
-                notice |= {"requested": resume_from, "latest_seq": latest}
-                chunk = Frames(notice).get(kind)
-            else:
-                outcome, replayed = "replayed", len(entries)
-                chunk = b"".join(e.item.get(kind) for e in entries)
-            if history:
-                chunk = room.history_frame(kind, member.user_id) + chunk
-        metrics.RESUMES.labels(outcome).inc()
+        budget = self.config.hard_limit - subscriber.buffered()
+        plan = plan_join(room, kind, member.user_id, resume_from=resume_from, history=history,
+                         budget=budget, now=now)  # fmt: skip
+        metrics.RESUMES.labels(plan.outcome).inc()
+        if plan.too_large:
+            metrics.RESUMES_TOO_LARGE.inc()
+            log.info("room %s: replay after seq %s exceeds hard_limit for %r; sent gap_too_old",
+                     room_id, resume_from, subscriber)  # fmt: skip
         room.last_active = now
+        chunk = plan.chunk
         if chunk and room.write_one(member, chunk) is not None:
             subscriber.close(CLOSE_SLOW_CONSUMER, CLOSE_SLOW_CONSUMER_REASON)
             metrics.SLOW_CONSUMER_DISCONNECTS.labels("hard_limit").inc()
@@ -246,7 +240,7 @@ class DanmakuHub:
             room.add(member)
             if chunk:
                 metrics.FRAME_WRITES.labels("direct").inc()
-        return AttachResult(latest, outcome, replayed)
+        return AttachResult(latest, plan.outcome, plan.replayed)
 
     def flush_events(self, room_id: str) -> None:
         """Write the room's queued must-not-lose events now (before closing connections)."""
@@ -274,27 +268,17 @@ class DanmakuHub:
         """Check, moderate and fan out a comment; raise a ``CommentRefused`` subclass if not.
 
         Refusals (``.code``): empty, too_long, duplicate, rate_limited (``.retry_after``),
-        invalid_mode, rejected, moderation_unavailable.  A shadowed comment returns the
-        same result as a passed one and is shown to the sender's connections only.
+        invalid_mode, rejected, moderation_unavailable (token and duplicate rules: see
+        :mod:`.intake`).  A shadowed comment returns the same result as a passed one and is
+        shown to the sender's connections only.
         """
         if self._closed:
             raise HubClosed("hub is closed")
         try:
-            if mode not in MODES:
-                raise InvalidMode(f"mode must be one of {sorted(MODES)}")
-            if color is not None and (type(color) is not int or not 0 <= color <= 0xFFFFFF):
-                raise InvalidMode("color must be an integer 0..0xFFFFFF")
-            shown = self.policy.check_comment(sender.user_id, text, self.clock())
-            cfg = self.config
-            verdict = await moderate(
-                self.moderator, room_id, sender.user_id, shown,
-                limit=cfg.moderation_timeout, fail_open=cfg.moderation_fail_open,
+            shown, decision = await admit_comment(
+                self.policy, self.moderator, self.config, room_id, sender.user_id, text,
+                mode=mode, color=color, now=self.clock(),
             )  # fmt: skip
-            decision = verdict.decision
-            if decision is Decision.REVIEW:
-                decision = Decision(cfg.review_action)
-            if decision is Decision.REJECT:
-                raise CommentRejected("comment rejected by moderation")
         except CommentRefused as exc:
             metrics.REFUSED.labels(exc.code).inc()
             raise
@@ -512,8 +496,7 @@ class DanmakuHub:
                 log.warning("room %s: events after %s are lost; members must reload",
                             room.id, room.log.last_seq)  # fmt: skip
                 self._flush_events(room)
-                notice = Frames({"v": PROTOCOL_VERSION, "type": "resume.gap_too_old",
-                                 "room": room.id, "latest_seq": room.log.last_seq})  # fmt: skip
+                notice = gap_notice(room.id, room.log.last_seq)
                 kinds = [k for k, g in room.groups.items() if g]
                 self._settle(room, room.write_reliable({k: notice.get(k) for k in kinds}, 1))
                 self._queue_events(room, [e.item for e in room.log.skip_gap(now)])
@@ -558,7 +541,7 @@ class DanmakuHub:
         """Push stats, publish this node's counts, sample gauges, forget idle state."""
         cfg = self.config
         now = self.clock()
-        pending = buffered = biggest = lagging = subscribers = 0
+        pending = buffered = biggest = lagging = subscribers = queued = held = 0
         for room in list(self._rooms.values()):
             mine = (room.online_local, room.likes_local)
             if mine != room.published or room.members:
@@ -573,8 +556,12 @@ class DanmakuHub:
                                  "online": online, "likes": likes, "new_likes": new})  # fmt: skip
                 report = room.write_lossy_frame(frames)
                 metrics.FRAME_WRITES.labels("stats").inc(report.writes)
+                if report.skipped:
+                    metrics.SKIPPED_BATCHES.inc(report.skipped)
                 self._settle(room, report)
             pending += len(room.batcher)
+            queued += len(room.event_queue)
+            held += room.log.pending
             subscribers += len(room.members)
             for member in room.members.values():
                 size = member.buffered()
@@ -588,6 +575,8 @@ class DanmakuHub:
                 task.add_done_callback(self._background.discard)
         self.policy.sweep(now)
         metrics.PENDING_ITEMS.set(pending)
+        metrics.RELIABLE_QUEUE.set(queued)
+        metrics.PENDING_EVENTS.set(held)
         metrics.OUTBOUND_BYTES.set(buffered)
         metrics.MAX_OUTBOUND_BYTES.set(biggest)
         metrics.LAGGING.set(lagging)

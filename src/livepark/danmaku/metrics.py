@@ -47,6 +47,11 @@ RESUMES = Counter(
     "Attach calls, by outcome (fresh, replayed, gap_too_old).",
     ["outcome"],
 )
+RESUMES_TOO_LARGE = Counter(
+    "livepark_danmaku_resumes_too_large_total",
+    "Resumes answered gap_too_old (also counted there) because the replay, though still in"
+    " the window, would not fit under hard_limit.",
+)
 MODERATION_SECONDS = Histogram(
     "livepark_danmaku_moderation_seconds",
     "Time spent waiting for the text moderator.",
@@ -72,6 +77,15 @@ MAX_OUTBOUND_BYTES = Gauge(
 LAGGING = Gauge(
     "livepark_danmaku_lagging_connections",
     "Connections currently skipping lossy batches, sampled.",
+)
+RELIABLE_QUEUE = Gauge(
+    "livepark_danmaku_reliable_queue_depth",
+    "Must-not-lose events queued for the next event_window write (all rooms), sampled.",
+)
+PENDING_EVENTS = Gauge(
+    "livepark_danmaku_pending_events",
+    "Must-not-lose events received from pub/sub ahead of a missing seq, held in the room's"
+    " event log until the gap is refetched (all rooms), sampled.",
 )
 SUBSCRIBERS = Gauge("livepark_danmaku_subscribers", "Attached connections, sampled.")
 ROOMS = Gauge("livepark_danmaku_rooms", "Rooms with danmaku state on this node, sampled.")

@@ -1,16 +1,25 @@
 """Sans-I/O sender policy: normalise, length, duplicate suppression, per-user rate limits.
 
-Order of checks for a comment (a refused comment costs no rate-limit token):
+A comment goes through two phases around moderation: :meth:`SenderPolicy.admit` (checks,
+then takes the rate token) -> the moderator -> :meth:`SenderPolicy.commit` (it went out: its
+text is remembered for duplicate suppression) or :meth:`SenderPolicy.release` (rejected, or
+moderation was unavailable: its text is forgotten, so resending it is judged again).
+
+Order of checks in :meth:`~SenderPolicy.admit` (a comment refused here costs no token):
 
 1. normalise: NFC, control characters (Cc) become spaces, surrounding whitespace stripped;
 2. empty / whitespace-only -> :class:`EmptyComment`;
 3. more than ``max_chars`` code points -> :class:`CommentTooLong`;
-4. same user, same text (case-folded, whitespace-collapsed) within ``dup_window`` ->
-   :class:`DuplicateComment`;
+4. same user, same text (case-folded, whitespace-collapsed) as a comment that went out
+   within ``dup_window``, or that is being moderated right now -> :class:`DuplicateComment`;
 5. per-user token bucket (``rate``/s, ``burst``) -> :class:`RateLimited` with retry_after.
 
+An admitted comment has spent its token whatever moderation then says: a spammer gets no
+free moderation calls, and a retry after ``moderation_unavailable`` is rate-limited like
+any other comment.
+
 State is per user and bounded: :meth:`SenderPolicy.sweep` forgets users whose bucket is
-full again and whose remembered texts have expired.
+full again, whose remembered texts have expired and who have nothing being moderated.
 """
 
 from __future__ import annotations
@@ -45,7 +54,18 @@ def dedup_key(text: str) -> str:
 class _UserState:
     comments: TokenBucket
     likes: TokenBucket
-    recent: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    recent: OrderedDict[str, float] = field(default_factory=OrderedDict)  # went out
+    moderating: set[str] = field(default_factory=set)  # admitted, not settled yet
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """An admitted comment awaiting moderation; settle it with ``commit`` or ``release``."""
+
+    user_id: str
+    text: str  # normalised: what is shown and moderated
+    key: str  # dedup key of ``text``
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +101,8 @@ class SenderPolicy:
             self._users[user_id] = state
         return state
 
-    def check_comment(self, user_id: str, text: str, now: float) -> str:
-        """Return the normalised text if the comment may go out; raise a refusal otherwise."""
+    def admit(self, user_id: str, text: str, now: float) -> Admission:
+        """Phase one: check the comment and take its rate token; raise a refusal otherwise."""
         lim = self.limits
         shown = normalize(text)
         if not shown:
@@ -92,17 +112,34 @@ class SenderPolicy:
             raise CommentTooLong(length, lim.max_chars)
         state = self._state(user_id)
         key = dedup_key(shown)
-        recent = state.recent
-        seen = recent.get(key)
-        if seen is not None and now - seen < lim.dup_window:
+        seen = state.recent.get(key)
+        if key in state.moderating or (seen is not None and now - seen < lim.dup_window):
             raise DuplicateComment("same comment sent a moment ago")
         if not state.comments.take(now):
             raise RateLimited(state.comments.retry_after(now))
-        recent[key] = now
-        recent.move_to_end(key)
-        while len(recent) > lim.dup_memory:
+        state.moderating.add(key)
+        return Admission(user_id, shown, key, now)
+
+    def commit(self, admission: Admission) -> None:
+        """Phase two, the comment went out: remember its text for duplicate suppression."""
+        state = self._state(admission.user_id)
+        state.moderating.discard(admission.key)
+        recent = state.recent
+        recent[admission.key] = admission.at
+        recent.move_to_end(admission.key)
+        while len(recent) > self.limits.dup_memory:
             recent.popitem(last=False)
-        return shown
+
+    def release(self, admission: Admission) -> None:
+        """Phase two, the comment did not go out (rejected, moderation unavailable): forget
+        its text, so the same text may be sent again.  Its rate token stays spent."""
+        self._state(admission.user_id).moderating.discard(admission.key)
+
+    def check_comment(self, user_id: str, text: str, now: float) -> str:
+        """Both phases at once, for a comment that needs no moderation: the shown text."""
+        admission = self.admit(user_id, text, now)
+        self.commit(admission)
+        return admission.text
 
     def check_likes(self, user_id: str, count: int, now: float) -> int:
         """How many of ``count`` likes are accepted (0..count); excess is dropped silently."""
@@ -124,7 +161,8 @@ class SenderPolicy:
             state.comments.take(now, 0.0)
             state.likes.take(now, 0.0)
             if (
-                state.comments.tokens >= state.comments.burst
+                not state.moderating
+                and state.comments.tokens >= state.comments.burst
                 and state.likes.tokens >= state.likes.burst
                 and all(now - t >= lim.dup_window for t in state.recent.values())
             ):

@@ -8,7 +8,6 @@ frame): they read the outbound buffer size, write shared ``bytes`` and count.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -17,6 +16,7 @@ from livepark.danmaku.batcher import Batcher
 from livepark.danmaku.config import HubConfig
 from livepark.danmaku.eventlog import EventLog
 from livepark.danmaku.frames import BatchFrames, FrameKind, Frames
+from livepark.danmaku.history import CommentHistory
 from livepark.danmaku.subscriber import Subscriber
 
 
@@ -80,8 +80,8 @@ class Room:
         )
         self.log: EventLog[Frames] = EventLog(config.history_events, config.history_seconds, primed=False)
         self.event_queue: list[Frames] = []
-        self.comments: deque[LossyItem] = deque(maxlen=max(1, config.history_comments))
-        self.history_cache: dict[FrameKind, bytes] = {}
+        self.history = CommentHistory(config.history_comments)
+        self.history_cache: dict[FrameKind, bytes] = {}  # public history frames
         self.likes_local = 0
         self.remote: dict[str, tuple[int, int, float]] = {}  # node -> (online, likes, at)
         self.pushed: tuple[int, int] | None = None
@@ -129,18 +129,19 @@ class Room:
     # history of comments for joiners
 
     def remember(self, item: LossyItem) -> None:
-        self.comments.append(item)
-        self.history_cache.clear()
+        self.history.add(item.payload, item.to)
+        if item.to is None:
+            self.history_cache.clear()
 
     def history_frame(self, kind: FrameKind, user_id: str) -> bytes:
-        mine = any(c.to == user_id for c in self.comments)
-        if not mine and kind in self.history_cache:
-            return self.history_cache[kind]
-        items = [c.payload for c in self.comments if c.to is None or c.to == user_id]
-        items = items[-self.config.history_comments :] if self.config.history_comments else []
-        frame = BatchFrames(self.id, items, type="danmaku.history").get(kind)
-        if not mine:
-            self.history_cache[kind] = frame
+        """The ``danmaku.history`` frame for ``user_id`` (with her own shadowed comments)."""
+        if self.history.has_shadowed(user_id):
+            items = self.history.items_for(user_id)
+            return BatchFrames(self.id, items, type="danmaku.history").get(kind)
+        frame = self.history_cache.get(kind)
+        if frame is None:
+            items = self.history.public()
+            frame = self.history_cache[kind] = BatchFrames(self.id, items, type="danmaku.history").get(kind)
         return frame
 
     # write loops

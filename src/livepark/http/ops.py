@@ -62,11 +62,15 @@ async def _json(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text='{"error":{"code":"bad_request","message":"body must be JSON"}}',
-                                 content_type="application/json") from None
+        raise web.HTTPBadRequest(
+            text='{"error":{"code":"bad_request","message":"body must be JSON"}}',
+            content_type="application/json",
+        ) from None
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text='{"error":{"code":"bad_request","message":"body must be an object"}}',
-                                 content_type="application/json")
+        raise web.HTTPBadRequest(
+            text='{"error":{"code":"bad_request","message":"body must be an object"}}',
+            content_type="application/json",
+        )
     return body
 
 

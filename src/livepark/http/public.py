@@ -57,7 +57,7 @@ async def demo_config(request: web.Request) -> web.Response:
 async def demo_token(request: web.Request) -> web.Response:
     """Mint a development token (only with ``demo.enabled``: anyone reaching this gets one)."""
     node = request.app[NODE_KEY]
-    if not node.config.demo.enabled:
+    if not node.config.demo.enabled or not request.app[SECRET_KEY]:
         return web.json_response(
             {"error": {"code": "demo_disabled", "message": "start the server with --demo"}}, status=404
         )
@@ -67,12 +67,22 @@ async def demo_token(request: web.Request) -> web.Response:
     role = q.get("role", "viewer")
     if not _NAME_RE.match(room) or not _NAME_RE.match(identity) or role not in DEMO_ROLES:
         return web.json_response(
-            {"error": {"code": "bad_request",
-                       "message": "room and identity: 1-64 of [A-Za-z0-9_.-]; role: host|speaker|viewer"}},
+            {
+                "error": {
+                    "code": "bad_request",
+                    "message": "room and identity: 1-64 of [A-Za-z0-9_.-]; role: host|speaker|viewer",
+                }
+            },
             status=400,
         )
-    token = mint_token(request.app[SECRET_KEY], room=room, identity=identity,
-                       name=q.get("name", identity)[:64], grants=DEMO_ROLES[role], ttl=6 * 3600)
+    token = mint_token(
+        request.app[SECRET_KEY],
+        room=room,
+        identity=identity,
+        name=q.get("name", identity)[:64],
+        grants=DEMO_ROLES[role],
+        ttl=6 * 3600,
+    )
     return web.json_response({"token": token, "ws_url": ws_url(request), "room": room})
 
 

@@ -18,7 +18,8 @@ Modules (sans-I/O cores first, aiortc glue last):
 - :mod:`~livepark.media.rtcp` — the compound sender reports the SFU writes.
 - :mod:`~livepark.media.sdp` — validating client SDP before aiortc sees it.
 - :mod:`~livepark.media.forwarder` — the hot path: one track to many slots.
-- :mod:`~livepark.media.aiortc_adapter` — every aiortc/aioice/pylibsrtp private name.
+- :mod:`~livepark.media.aiortc_adapter` — every aiortc/aioice/pylibsrtp private name
+  (checked by :mod:`~livepark.media.aiortc_guard`; tests' own in :mod:`~livepark.media.aiortc_testkit`).
 - :mod:`~livepark.media.legs`, :mod:`~livepark.media.room`, :mod:`~livepark.media.sfu` — glue.
 - :mod:`~livepark.media.whip` — WHIP/WHEP HTTP routes.
 

@@ -1,9 +1,11 @@
-"""Every use of aiortc / aioice private names lives here (tested range: aiortc 1.14-1.16).
+"""Every production use of aiortc / aioice private names lives here (tested: aiortc 1.16.0).
 
 aiortc has no public way to get encoded media out of an ``RTCRtpReceiver`` or to put RTP
 into a transport, so pass-through forwarding needs its internals.  The rest of the package
-talks only to the functions below.  :func:`missing_names` lists the private names an
-installed aiortc lacks; ``tests/media/test_aiortc_adapter.py`` fails loudly on any.
+talks only to the functions below.  Sibling adapter modules: :mod:`~livepark.media.aiortc_guard`
+(:func:`missing_names`, re-exported here: the names an installed aiortc/aioice/pylibsrtp
+lacks; ``tests/media/test_media_adapter.py`` fails loudly on any) and
+:mod:`~livepark.media.aiortc_testkit` (private names used by tests only).
 
 What is used, and why:
 
@@ -14,7 +16,10 @@ Receiver (publisher leg)
     is started (before any packet can be routed to it, so no decoder is ever created), via
     the name-mangled ``__stop_decoder`` / ``__decoder_thread``.
   - ``RTCRtpReceiver._handle_rtcp_packet`` — wrapped to read the publisher's sender reports.
-  - ``RTCRtpReceiver._send_rtcp_pli`` — PLI to the publisher.
+  - ``RTCRtpReceiver._send_rtcp_pli`` — replaced per instance: aiortc's jitter buffer would
+    send PLIs itself (after a 512-packet stall, or a packet 100+ positions late), bypassing
+    the SFU's one-per-second throttle; they become a *wish* of the SFU's keyframe requester.
+    The SFU's own PLIs call the class's method.
 Sender (subscriber leg)
   - ``RTCRtpSender._ssrc`` / ``_rtx_ssrc`` / ``_stream_id`` — set before the SDP is made, so
     slot SSRCs are chosen by the SFU (identical across legs: shared serialised packets).
@@ -23,19 +28,24 @@ Sender (subscriber leg)
     the mangled ``__rtcp_started`` / ``__rtcp_exited`` events ``stop()`` waits for): the SFU
     sends one compound SR+SDES per leg itself, only for slots that carried media, instead of
     one SR per transceiver.
+Codecs
+  - ``aiortc.codecs.CODECS`` (process-wide table) gets H.264 Main / High / Constrained High
+    entries (:func:`allow_h264_profiles`): aiortc matches H.264 by profile and only lists
+    the two baseline ones; pass-through needs no decoder for the others.
+    ``aiortc.sdp.parse_h264_profile_level_id`` names a negotiated profile.
 Transports
   - ``RTCDtlsTransport._tx_srtp`` (a ``pylibsrtp.Session``; its ``_srtp``, ``_cdata`` and
-    ``_buffer``, and ``pylibsrtp._binding.lib.srtp_protect``: protect without the wrapper's
-    per-call allocations), ``RTCIceTransport._connection`` (the aioice ``Connection``),
-    ``Connection._nominated[1]`` (``protocol.transport`` — its asyncio ``_sock`` when there
-    is one — and ``remote_addr``): the lean send path.
+    ``_buffer``, and ``pylibsrtp._binding.lib.srtp_protect`` / ``srtp_protect_rtcp``: protect
+    without the wrapper's per-call allocations), ``RTCIceTransport._connection`` (the aioice
+    ``Connection``), ``Connection._nominated[1]`` (a ``CandidatePair``: ``protocol.transport``
+    — its asyncio ``_sock`` when there is one — and ``remote_addr``): the lean send path.
   - ``Connection.get_component_candidates`` (wrapped per instance), ``Connection._protocols``,
-    ``aioice.ice.StunProtocol``, ``aioice.ice.server_reflexive_candidate``: host candidates on
-    configured addresses and a port range (aioice 0.13 binds ``(address, 0)`` only).
+    ``aioice.ice.StunProtocol`` (its ``transport`` and ``local_candidate``),
+    ``aioice.ice.server_reflexive_candidate``: host candidates on configured addresses and a
+    port range (aioice 0.13 binds ``(address, 0)`` only).
   - ``aiortc.rtp`` RTCP packet classes and constants.
-Tests only
-  - ``RTCIceTransport._recv`` (loss injection), ``Connection._protocols`` (vanishing peer),
-    ``aiortc.rtcrtpreceiver.get_decoder`` / ``aiortc.rtcrtpsender.get_encoder`` (spies).
+Test support kept here (used by node-level tests too)
+  - ``RTCIceTransport._recv`` (loss injection), ``Connection._protocols`` (vanishing peer).
 """
 
 from __future__ import annotations
@@ -53,109 +63,21 @@ import aioice
 import aioice.candidate
 import aioice.ice
 import aiortc
-import aiortc.rtcrtpreceiver
-import aiortc.rtcrtpsender
+import aiortc.codecs
 import aiortc.rtp as artp
+import aiortc.sdp
 import pylibsrtp
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCRtpCodecParameters, RTCRtpReceiver
 from pylibsrtp import _binding as srtp_binding
 
+from livepark.media.aiortc_guard import missing_names as missing_names
+
+try:
+    from livepark.media import _fastsend
+except ImportError:  # not compiled: the Python send loop is used (see setup.py)
+    _fastsend = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------------------------------------
-# the guard
-
-_CLASS_ATTRS: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "aiortc.RTCRtpReceiver": (
-        RTCRtpReceiver,
-        (
-            "_handle_rtp_packet",
-            "_handle_rtcp_packet",
-            "_send_rtcp_pli",
-            "receive",
-            "_RTCRtpReceiver__stop_decoder",
-        ),
-    ),
-    "aiortc.RTCRtpSender": (RTCRtpSender, ("_handle_rtcp_packet", "send")),
-    "aiortc.RTCDtlsTransport": (aiortc.RTCDtlsTransport, ("_send_rtp",)),
-    "aioice.Connection": (aioice.Connection, ("get_component_candidates", "gather_candidates")),
-    "aioice.ice.CandidatePair": (aioice.ice.CandidatePair, ("remote_addr",)),
-}
-_MODULE_ATTRS: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "aiortc.rtp": (
-        artp,
-        (
-            "RtcpSrPacket",
-            "RtcpByePacket",
-            "RtcpRrPacket",
-            "RtcpPsfbPacket",
-            "RtcpRtpfbPacket",
-            "RTCP_PSFB_PLI",
-            "RTCP_PSFB_FIR",
-            "RTCP_PSFB_APP",
-            "RTCP_RTPFB_NACK",
-            "unpack_remb_fci",
-        ),
-    ),
-    "aioice.ice": (aioice.ice, ("StunProtocol", "server_reflexive_candidate")),
-    "aioice.candidate": (aioice.candidate, ("candidate_foundation", "candidate_priority")),
-    "aiortc.rtcrtpreceiver": (aiortc.rtcrtpreceiver, ("get_decoder", "decoder_worker")),
-    "aiortc.rtcrtpsender": (aiortc.rtcrtpsender, ("get_encoder",)),
-    "pylibsrtp._binding.lib": (srtp_binding.lib, ("srtp_protect", "srtp_err_status_ok")),
-    "pylibsrtp._binding": (srtp_binding, ("ffi",)),
-}
-_RECEIVER_INSTANCE = ("_RTCRtpReceiver__decoder_thread", "_RTCRtpReceiver__decoder_queue")
-_SENDER_INSTANCE = (
-    "_ssrc",
-    "_rtx_ssrc",
-    "_stream_id",
-    "_run_rtcp",
-    "_RTCRtpSender__rtcp_started",
-    "_RTCRtpSender__rtcp_exited",
-)
-_SRTP_SESSION_INSTANCE = ("_srtp", "_cdata", "_buffer")
-_DTLS_INSTANCE = ("_tx_srtp",)
-_ICE_INSTANCE = ("_connection", "_recv")
-_CONNECTION_INSTANCE = ("_nominated", "_protocols", "stun_server", "turn_server")
-
-
-def missing_names() -> list[str]:
-    """Private names this module needs that the installed aiortc/aioice lack ([] = fine).
-
-    Instance attributes are checked on a throw-away peer connection, so this must run with an
-    event loop running (aiortc's constructors ask for it).
-    """
-    missing: list[str] = []
-    for where, (obj, names) in {**_CLASS_ATTRS, **_MODULE_ATTRS}.items():
-        missing += [f"{where}.{n}" for n in names if not hasattr(obj, n)]
-    pc = aiortc.RTCPeerConnection(aiortc.RTCConfiguration(iceServers=[]))
-    try:
-        t = pc.addTransceiver("audio", direction="sendonly")
-        missing += [f"RTCRtpReceiver().{n}" for n in _RECEIVER_INSTANCE if not hasattr(t.receiver, n)]
-        missing += [f"RTCRtpSender().{n}" for n in _SENDER_INSTANCE if not hasattr(t.sender, n)]
-        dtls = t.sender.transport
-        missing += [f"RTCDtlsTransport().{n}" for n in _DTLS_INSTANCE if not hasattr(dtls, n)]
-        ice = dtls.transport
-        missing += [f"RTCIceTransport().{n}" for n in _ICE_INSTANCE if not hasattr(ice, n)]
-        conn = getattr(ice, "_connection", None)
-        if conn is not None:
-            missing += [f"aioice.Connection().{n}" for n in _CONNECTION_INSTANCE if not hasattr(conn, n)]
-        policy = pylibsrtp.Policy(
-            key=bytes(30),
-            ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
-            srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
-        )
-        session = pylibsrtp.Session(policy)
-        missing += [f"pylibsrtp.Session().{n}" for n in _SRTP_SESSION_INSTANCE if not hasattr(session, n)]
-    finally:
-        _close_soon(pc)
-    return missing
-
-
-def _close_soon(pc: Any) -> None:
-    with contextlib.suppress(RuntimeError):
-        asyncio.get_running_loop().create_task(pc.close())
-
 
 # ---------------------------------------------------------------------------------------------
 # receiver side (publisher legs)
@@ -171,26 +93,42 @@ class ReceiveInfo:
     rtx_ssrcs: dict[int, int] = field(default_factory=dict)
     """RTX SSRC → media SSRC, when signalled."""
     extensions: dict[str, int] = field(default_factory=dict)
+    profiles: dict[int, str] = field(default_factory=dict)
+    """H.264 payload type → profile name (see :func:`h264_profile`)."""
+
+
+def h264_profile(parameters: dict[str, Any] | None) -> str | None:
+    """The profile of an H.264 codec's fmtp ``profile-level-id`` as aiortc matches them
+    (``constrained_baseline``, ``baseline``, ``main``, ``high``...; no level), None if unknown."""
+    value = (parameters or {}).get("profile-level-id", "42e01f")  # aiortc's default too
+    try:
+        profile, _level = aiortc.sdp.parse_h264_profile_level_id(str(value))
+    except ValueError:
+        return None
+    return str(profile.name).lower().removeprefix("profile_")
+
+
+def _codecs(parameters: Any) -> tuple[tuple[tuple[int, str, int, int | None], ...], dict[int, str]]:
+    codecs = []
+    profiles: dict[int, str] = {}
+    for c in parameters.codecs:
+        apt = c.parameters.get("apt") if c.parameters else None
+        pt, mime = int(c.payloadType), str(c.mimeType).lower()
+        codecs.append((pt, mime, int(c.clockRate), apt if isinstance(apt, int) else None))
+        profile = h264_profile(c.parameters) if mime == "video/h264" else None
+        if profile is not None:
+            profiles[pt] = profile
+    return tuple(codecs), profiles
 
 
 def _receive_info(parameters: Any) -> ReceiveInfo:
-    codecs = []
-    for c in parameters.codecs:
-        apt = c.parameters.get("apt") if c.parameters else None
-        codecs.append(
-            (
-                int(c.payloadType),
-                str(c.mimeType).lower(),
-                int(c.clockRate),
-                apt if isinstance(apt, int) else None,
-            )
-        )
+    codecs, profiles = _codecs(parameters)
     rtx = {}
     for enc in parameters.encodings or []:
         if getattr(enc, "rtx", None) is not None and enc.ssrc is not None:
             rtx[int(enc.rtx.ssrc)] = int(enc.ssrc)
     ext = {str(x.uri): int(x.id) for x in parameters.headerExtensions or []}
-    return ReceiveInfo(parameters.muxId, tuple(codecs), rtx, ext)
+    return ReceiveInfo(parameters.muxId, codecs, rtx, ext, profiles)
 
 
 def hook_receiver(
@@ -200,12 +138,16 @@ def hook_receiver(
     on_started: Callable[[ReceiveInfo], None],
     on_sender_report: Callable[[int, int, int], None],
     on_bye: Callable[[], None],
+    on_picture_loss: Callable[[], None] = lambda: None,
 ) -> None:
     """Make ``receiver`` a pass-through source.
 
     ``on_rtp(packet)`` gets every parsed ``aiortc.rtp.RtpPacket`` (RTX not unwrapped) before
     aiortc's own handling; ``on_started`` fires when aiortc starts the receiver (DTLS up),
     right after its decoder thread has been stopped; ``on_sender_report(ssrc, ntp, rtp_ts)``.
+    ``on_picture_loss()`` replaces the PLI aiortc's jitter buffer would send itself (a stall
+    of 512 packets, or a packet 100+ positions late): the SFU decides, throttled, whether to
+    ask the publisher (:func:`send_pli`).
     """
     original_rtp = receiver._handle_rtp_packet
     original_receive = receiver.receive
@@ -231,9 +173,13 @@ def hook_receiver(
             on_bye()
         await original_rtcp(packet)
 
+    async def _send_rtcp_pli(media_ssrc: int) -> None:
+        on_picture_loss()
+
     receiver._handle_rtp_packet = _handle_rtp_packet
     receiver.receive = receive
     receiver._handle_rtcp_packet = _handle_rtcp_packet
+    receiver._send_rtcp_pli = _send_rtcp_pli
 
 
 def stop_decoder(receiver: Any) -> None:
@@ -247,8 +193,53 @@ def decoder_running(receiver: Any) -> bool:
 
 
 async def send_pli(receiver: Any, media_ssrc: int) -> None:
-    """Send an RTCP PLI for ``media_ssrc`` through the publisher leg's receiver."""
-    await receiver._send_rtcp_pli(media_ssrc)
+    """Send an RTCP PLI for ``media_ssrc`` through the publisher leg's receiver (the class's
+    method: the instance's is the no-op of :func:`hook_receiver`)."""
+    await RTCRtpReceiver._send_rtcp_pli(receiver, media_ssrc)
+
+
+H264_EXTRA_PROFILES = ("4d001f", "640c1f", "64001f")
+"""Main, Constrained High and High, at level 3.1 like aiortc's two baseline entries (aiortc
+matches H.264 by profile only; answers carry the level of its own entry)."""
+
+
+def allow_h264_profiles() -> None:
+    """Let aiortc negotiate H.264 profiles it cannot encode itself (process-wide, idempotent).
+
+    aiortc lists only (constrained) baseline, so an offer with Main or High only fails; the
+    SFU never decodes, so any profile can be forwarded.  Adds an entry (and its RTX) per
+    profile in :data:`H264_EXTRA_PROFILES` to ``aiortc.codecs.CODECS``, on free dynamic
+    payload types.  Call before codec capabilities are read."""
+    table = aiortc.codecs.CODECS["video"]
+    h264 = [c for c in table if c.mimeType.lower() == "video/h264"]
+    if not h264:
+        return
+    known = {h264_profile(c.parameters) for c in h264}
+    used = {c.payloadType for codecs in aiortc.codecs.CODECS.values() for c in codecs}
+    free = (pt for pt in range(96, 128) if pt not in used)
+    for profile_level_id in H264_EXTRA_PROFILES:
+        if h264_profile({"profile-level-id": profile_level_id}) in known:
+            continue
+        pt, rtx_pt = next(free, None), next(free, None)
+        if pt is None or rtx_pt is None:
+            log.warning("no free payload type for H.264 profile-level-id %s", profile_level_id)
+            return
+        base = h264[0]
+        params = {**base.parameters, "profile-level-id": profile_level_id}
+        table.append(
+            RTCRtpCodecParameters(
+                mimeType=base.mimeType,
+                clockRate=base.clockRate,
+                payloadType=pt,
+                rtcpFeedback=list(base.rtcpFeedback),
+                parameters=params,
+            )
+        )
+        table.append(
+            RTCRtpCodecParameters(
+                mimeType="video/rtx", clockRate=base.clockRate, payloadType=rtx_pt, parameters={"apt": pt}
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,6 +253,8 @@ class SendInfo:
     mid: str | None
     codecs: tuple[tuple[int, str, int, int | None], ...]
     extensions: dict[str, int]
+    profiles: dict[int, str] = field(default_factory=dict)
+    """H.264 payload type → profile name (see :func:`h264_profile`)."""
 
 
 @dataclass
@@ -285,19 +278,9 @@ def hook_sender(sender: Any, callbacks: SenderCallbacks) -> None:
 
     async def send(parameters: Any) -> None:
         await original_send(parameters)
-        codecs = []
-        for c in parameters.codecs:
-            apt = c.parameters.get("apt") if c.parameters else None
-            codecs.append(
-                (
-                    int(c.payloadType),
-                    str(c.mimeType).lower(),
-                    int(c.clockRate),
-                    apt if isinstance(apt, int) else None,
-                )
-            )
+        codecs, profiles = _codecs(parameters)
         ext = {str(x.uri): int(x.id) for x in parameters.headerExtensions or []}
-        callbacks.on_started(SendInfo(parameters.muxId, tuple(codecs), ext))
+        callbacks.on_started(SendInfo(parameters.muxId, codecs, ext, profiles))
 
     async def _handle_rtcp_packet(packet: Any) -> None:
         if isinstance(packet, artp.RtcpRtpfbPacket) and packet.fmt == artp.RTCP_RTPFB_NACK:
@@ -380,6 +363,43 @@ def send_path(dtls_transport: Any, *, rtcp: bool = False) -> SendPath | None:
     if srtp is None or pair is None or pair.protocol.transport is None:
         return None
     return fast_protect(srtp, rtcp=rtcp), _sendto(pair.protocol.transport), pair.remote_addr
+
+
+FAST_FANOUT: Callable[[bytes, list[Any]], tuple[int, int, list[tuple[Any, str]] | None]] | None = (
+    _fastsend.fanout if _fastsend is not None else None
+)
+"""The C send loop (``livepark.media._fastsend.fanout``), or None when it is not built."""
+
+
+def fast_sink(dtls_transport: Any) -> Any | None:
+    """A :class:`livepark.media._fastsend.Sink` for a connected DTLS transport: the same
+    SRTP session and nominated ICE socket as :func:`send_path`, used from C.  None when the
+    extension is not built or the transport has no usable socket (callers then use
+    :func:`send_path` alone)."""
+    if _fastsend is None:
+        return None
+    srtp = dtls_transport._tx_srtp
+    pair = dtls_transport.transport._connection._nominated.get(1)
+    if srtp is None or pair is None or pair.protocol.transport is None:
+        return None
+    transport = pair.protocol.transport
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return None
+    lib, ffi = srtp_binding.lib, srtp_binding.ffi
+    try:
+        return _fastsend.Sink(
+            int(ffi.cast("uintptr_t", srtp._srtp[0])),
+            int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))),
+            sock.fileno(),
+            str(pair.remote_addr[0]),
+            int(pair.remote_addr[1]),
+            transport,
+            srtp,
+        )
+    except (ValueError, OSError) as exc:  # e.g. a scoped IPv6 address: use the Python path
+        log.info("no C send path for %s: %s", pair.remote_addr, exc)
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,7 +521,7 @@ async def _gather_in_range(
 
 
 # ---------------------------------------------------------------------------------------------
-# test support (network faults on *client* peers, decoder/encoder spies)
+# test support (network faults on *client* peers; more in aiortc_testkit)
 
 
 def drop_incoming(pc: Any, should_drop: Callable[[bytes], bool]) -> None:
@@ -529,37 +549,3 @@ def vanish(pc: Any) -> None:
         for protocol in list(conn._protocols):
             if protocol.transport is not None:
                 protocol.transport.close()
-
-
-@contextlib.contextmanager
-def spy_codecs(on_decoder: Callable[[Any], None], on_encoder: Callable[[Any], None]) -> Iterator[None]:
-    """Call ``on_decoder(output_queue)`` / ``on_encoder(sender)`` whenever aiortc creates a
-    decoder (in a receiver's decoder thread) or an encoder (in a sender)."""
-    import sys
-
-    rr, rs = aiortc.rtcrtpreceiver, aiortc.rtcrtpsender
-    real_get_decoder, real_get_encoder = rr.get_decoder, rs.get_encoder  # type: ignore[attr-defined]
-
-    def get_decoder(codec: Any) -> Any:
-        frame = sys._getframe(1)
-        on_decoder(frame.f_locals.get("output_q"))
-        return real_get_decoder(codec)
-
-    def get_encoder(codec: Any) -> Any:
-        frame = sys._getframe(1)
-        on_encoder(frame.f_locals.get("self"))
-        return real_get_encoder(codec)
-
-    setattr(rr, "get_decoder", get_decoder)  # noqa: B010
-    setattr(rs, "get_encoder", get_encoder)  # noqa: B010
-    try:
-        yield
-    finally:
-        setattr(rr, "get_decoder", real_get_decoder)  # noqa: B010
-        setattr(rs, "get_encoder", real_get_encoder)  # noqa: B010
-
-
-def receiver_track_queue(receiver: Any) -> Any:
-    """The asyncio queue a receiver's decoder thread would feed (for :func:`spy_codecs`)."""
-    track = receiver._track
-    return None if track is None else track._queue

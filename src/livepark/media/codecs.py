@@ -104,6 +104,8 @@ class CodecInfo:
     clock_rate: int
     apt: int | None = None
     """For RTX: the payload type it repairs."""
+    profile: str | None = None
+    """For H.264: the negotiated profile (``main``, ``constrained_baseline``...)."""
 
     @property
     def is_rtx(self) -> bool:

@@ -4,7 +4,8 @@ Every :class:`MediaError` carries a stable ``code`` (sent to clients verbatim):
 
 - ``bad_sdp``: the SDP could not be parsed or has no usable media section.
 - ``no_supported_codec``: an offer/answer section offers no codec the SFU forwards
-  (Opus for audio; VP8 or H.264 for video).
+  (Opus for audio; VP8 or H.264 for video), or a subscriber accepts none of the video
+  codecs the room's publishers send.
 - ``not_publishing`` / ``not_subscribed``: the user has no such leg in the room.
 - ``answer_timeout``: the subscriber did not answer the SFU's offer in time (leg closed).
 - ``room_closed``: the room (or the SFU) is closed or closing.

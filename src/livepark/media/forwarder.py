@@ -34,6 +34,13 @@ Kind = Literal["audio", "video"]
 Protect = Callable[[bytes], bytes]
 SendTo = Callable[[bytes, Any], None]
 Sink = tuple[Protect, SendTo, Any]
+FanOut = Callable[[bytes, list[Any]], tuple[int, int, list[tuple[Any, str]] | None]]
+"""``livepark.media._fastsend.fanout``: (data, C sinks) → (sent, dropped, failures)."""
+
+MAX_PAYLOAD = 1300
+"""Larger RTP payloads are dropped at intake (``oversize_dropped``): with the rewritten
+header and the SRTP trailer they would not fit the send buffers (pylibsrtp's is 1500 B), and
+no WebRTC sender produces them (they packetise for a ~1200 B MTU)."""
 
 REBASE_AT = 0x4000
 """Once a group is this many packets past its start, move the start forward (older
@@ -44,10 +51,13 @@ retransmissions are dropped, and the 16-bit window never wraps)."""
 class ForwardStats:
     packets_in: int = 0
     packets_forwarded: int = 0
+    fast_forwarded: int = 0
+    """Of ``packets_forwarded``, those sent by the C loop."""
     bytes_forwarded: int = 0
     padding_dropped: int = 0
     duplicates_dropped: int = 0
     unknown_payload_type: int = 0
+    oversize_dropped: int = 0
     nacks_received: int = 0
     nacks_served: int = 0
     nacks_missed: int = 0
@@ -69,15 +79,32 @@ class OutputParams:
     rtx_payload_types: dict[int, int] = field(default_factory=dict)
     """Outgoing media payload type → its RTX payload type."""
     ext: ExtensionIds = field(default_factory=ExtensionIds)
+    h264_payload_types: dict[str, int] = field(default_factory=dict)
+    """H.264 profile → outgoing payload type (first one negotiated for the profile)."""
 
     def layout_key(self) -> tuple[Any, ...]:
-        return (self.mid, self.ssrc, self.ext, tuple(sorted(self.payload_types.items())))
+        return (
+            self.mid,
+            self.ssrc,
+            self.ext,
+            tuple(sorted(self.payload_types.items())),
+            tuple(sorted(self.h264_payload_types.items())),
+        )
+
+    def pt_map_for(self, codec: CodecInfo) -> dict[str, int]:
+        """``payload_types`` for a track sending ``codec``: H.264 goes out on the payload
+        type negotiated for the publisher's profile when the slot has one (else on any)."""
+        pts = dict(self.payload_types)
+        if codec.profile is not None and codec.mime in pts:
+            pts[codec.mime] = self.h264_payload_types.get(codec.profile, pts[codec.mime])
+        return pts
 
 
 class SlotOutput:
     """One slot of one subscriber leg."""
 
     __slots__ = (
+        "fast",
         "group",
         "history",
         "index",
@@ -102,6 +129,8 @@ class SlotOutput:
         self.index = index
         self.params: OutputParams | None = None
         self.sink: Sink | None = None
+        self.fast: Any = None
+        """The same destination as ``sink`` for the C send loop (None: Python loop only)."""
         self.track: TrackForwarder | None = None
         self.group: OutputGroup | None = None
         self.pending = False
@@ -147,6 +176,7 @@ class OutputGroup:
 
     __slots__ = (
         "clock_rate",
+        "fast",
         "key",
         "last_out_seq",
         "last_out_ts",
@@ -187,19 +217,27 @@ class OutputGroup:
         self.octets = 0
         self.members: list[SlotOutput] = []
         self.sinks: list[Sink] = []
+        """Python sinks of the members that have no C sink."""
+        self.fast: list[Any] = []
+        """C sinks (``SlotOutput.fast``) of the other members."""
 
     def add(self, out: SlotOutput) -> None:
         assert out.sink is not None
         self.members.append(out)
-        self.sinks.append(out.sink)
+        if out.fast is not None:
+            self.fast.append(out.fast)
+        else:
+            self.sinks.append(out.sink)
         out.group = self
         out.join_packets = self.packets
         out.join_octets = self.octets
 
     def remove(self, out: SlotOutput) -> None:
-        i = self.members.index(out)
-        del self.members[i]
-        del self.sinks[i]
+        self.members.remove(out)
+        if out.fast is not None and any(f is out.fast for f in self.fast):
+            self.fast = [f for f in self.fast if f is not out.fast]
+        else:
+            self.sinks = [k for k in self.sinks if k is not out.sink]
         out.packets_base += self.packets - out.join_packets
         out.octets_base += self.octets - out.join_octets
         if self.packets:
@@ -221,15 +259,18 @@ class TrackForwarder:
         keyframes: KeyframeRequester | None = None,
         rtx_ssrcs: Mapping[int, int] | None = None,
         on_sink_error: Callable[[SlotOutput, BaseException], None] | None = None,
+        fanout: FanOut | None = None,
     ) -> None:
         self.owner = owner
         self.kind = kind
         self.codecs = dict(codecs)
         self.rtx_ssrcs = dict(rtx_ssrcs or {})
         self.stats = stats or ForwardStats()
+        # No audio cache: Chromium does not NACK Opus by default (LiveKit serves them; we don't).
         self.cache = PacketCache(cache_size) if kind == "video" and cache_size > 0 else None
         self.keyframes = keyframes if keyframes is not None else KeyframeRequester()
         self.on_sink_error = on_sink_error
+        self.fanout = fanout
         self.media_ssrc: int | None = None
         self.pending: list[SlotOutput] = []
         self.outputs: set[SlotOutput] = set()
@@ -317,6 +358,9 @@ class TrackForwarder:
     ) -> None:
         stats = self.stats
         stats.packets_in += 1
+        if len(payload) > MAX_PAYLOAD:
+            stats.oversize_dropped += 1
+            return
         codec = self.codecs.get(pt)
         if codec is None:
             stats.unknown_payload_type += 1
@@ -359,6 +403,7 @@ class TrackForwarder:
             self._start_pending(codec, seq, ts, payload, now)
 
         send_time = abs_send_time(now) if self.kind == "video" else None
+        fanout = self.fanout
         mime = codec.mime
         plen = len(payload)
         for g in self._group_list:
@@ -381,9 +426,15 @@ class TrackForwarder:
             data = g.template.build(out_pt, marker, out_seq, out_ts, payload, audio_level, send_time)
             g.packets += 1
             g.octets += plen
-            sinks = g.sinks
             n = 0
-            for protect, sendto, addr in sinks:
+            if g.fast and fanout is not None:
+                n, dropped, failed = fanout(data, g.fast)
+                stats.fast_forwarded += n
+                if dropped:
+                    stats.send_drops += dropped
+                if failed is not None:
+                    self._fast_failed(g, failed)
+            for protect, sendto, addr in g.sinks:
                 try:
                     sendto(protect(data), addr)
                     n += 1
@@ -399,6 +450,13 @@ class TrackForwarder:
         for out in list(g.members):
             if out.sink is not None and out.sink[0] is protect and self.on_sink_error is not None:
                 self.on_sink_error(out, exc)
+
+    def _fast_failed(self, g: OutputGroup, failed: list[tuple[Any, str]]) -> None:
+        self.stats.send_errors += len(failed)
+        for sink, reason in failed:
+            for out in list(g.members):
+                if out.fast is sink and self.on_sink_error is not None:
+                    self.on_sink_error(out, OSError(reason))
 
     def _start_pending(self, codec: CodecInfo, seq: int, ts: int, payload: bytes, now: float) -> None:
         if self.kind == "video":
@@ -418,6 +476,7 @@ class TrackForwarder:
             g = self.groups.get(key)
             if g is None:
                 g = OutputGroup(key, params, seq_off, ts_off, seq, codec.clock_rate)
+                g.pt_map = params.pt_map_for(codec)
                 self.groups[key] = g
                 self._group_list.append(g)
             else:

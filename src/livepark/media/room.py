@@ -120,7 +120,8 @@ class MediaRoom:
         codecs: dict[int, CodecInfo] = {}
         for pt, mime, rate, apt in info.codecs:
             if is_forwardable(kind, mime) or mime.endswith("/rtx"):
-                codecs[pt] = CodecInfo(pt, mime, rate, apt if mime.endswith("/rtx") else None)
+                rtx_apt = apt if mime.endswith("/rtx") else None
+                codecs[pt] = CodecInfo(pt, mime, rate, rtx_apt, info.profiles.get(pt))
         track = TrackForwarder(
             leg.user_id,
             kind,
@@ -130,6 +131,7 @@ class MediaRoom:
             keyframes=KeyframeRequester(self.config.keyframe_interval, self.config.keyframe_retry),
             rtx_ssrcs=info.rtx_ssrcs,
             on_sink_error=self._sink_error,
+            fanout=adapter.FAST_FANOUT if self.config.fast_send else None,
         )
         leg.tracks[kind] = track
         leg.started.add(kind)
@@ -157,6 +159,25 @@ class MediaRoom:
         )
         if level is not None:
             self.detector.add(leg.user_id, level[1], now)
+
+    def on_picture_loss(self, leg: PublisherLeg, kind: Kind) -> None:
+        """aiortc's jitter buffer saw unrecoverable loss on a publisher's track: wish for a
+        keyframe if anyone watches it (the throttled poll of the next tick sends the PLI)."""
+        track = leg.tracks.get(kind)
+        if track is not None and track.kind == "video" and track.outputs:
+            track.keyframes.wish()
+
+    def video_codecs(self) -> set[str]:
+        """The video codec (lower-case mime) each current publisher sends: the first one it
+        negotiated, as WebRTC senders use the first codec of the answer."""
+        sending: set[str] = set()
+        for leg in self.publishers.values():
+            track = leg.tracks.get("video")
+            if track is not None and not leg.closing:
+                first = next((c.mime for c in track.codecs.values() if not c.is_rtx), None)
+                if first is not None:
+                    sending.add(first)
+        return sending
 
     def track_ended(self, leg: PublisherLeg, kind: Kind, now: float) -> None:
         """The publisher said RTCP BYE for one track: stop forwarding it; the last one
@@ -297,12 +318,15 @@ class MediaRoom:
         sender = sub.senders[out]
         pts: dict[str, int] = {}
         rtx: dict[int, int] = {}
+        h264: dict[str, int] = {}
         for pt, mime, _rate, apt in info.codecs:
             if mime.endswith("/rtx"):
                 if apt is not None:
                     rtx[apt] = pt
             elif is_forwardable(out.kind, mime):
                 pts.setdefault(mime, pt)
+                if pt in info.profiles:
+                    h264.setdefault(info.profiles[pt], pt)
         ssrc, rtx_ssrc = self.slot_ssrc(out.kind, out.index)
         out.params = OutputParams(
             mid=info.mid,
@@ -311,8 +335,10 @@ class MediaRoom:
             payload_types=pts,
             rtx_payload_types=rtx,
             ext=ExtensionIds.from_uris(info.extensions),
+            h264_payload_types=h264,
         )
         out.sink = adapter.send_path(sender.transport)
+        out.fast = adapter.fast_sink(sender.transport) if self.config.fast_send and out.sink else None
         if sub.rtcp_path is None:
             sub.rtcp_path = adapter.send_path(sender.transport, rtcp=True)
             sub.next_sr = now + SR_INTERVAL * (0.5 + random.random())

@@ -104,3 +104,24 @@ def av_sections(sdp: object, purpose: Literal["publish", "subscribe"]) -> list[M
             if not s.forwardable_codecs():
                 raise MediaError(f"no supported {s.kind} codec in the offer", code="no_supported_codec")
     return sections
+
+
+def require_video_codec(sections: list[MediaSection], sending: set[str]) -> None:
+    """Refuse (``no_supported_codec``) a subscriber whose SDP receives video but none of the
+    codecs the room's video publishers send (``sending``: lower-case mimes; empty = no video
+    publisher yet, nothing to check) — it would get no video at all."""
+    receiving = [
+        s
+        for s in sections
+        if s.kind == "video" and not s.rejected and s.direction in ("sendrecv", "recvonly")
+    ]
+    if not sending or not receiving:
+        return
+    accepted = {m for s in receiving for m in s.forwardable_codecs()}
+    if not accepted & sending:
+        names = ", ".join(sorted(m.split("/")[1] for m in sending))
+        raise MediaError(
+            f"no common video codec: the room's video is {names}; "
+            f"accepted: {', '.join(sorted(m.split('/')[1] for m in accepted)) or 'none'}",
+            code="no_supported_codec",
+        )

@@ -36,7 +36,7 @@ from livepark.media.events import LegFailed, MediaEvent
 from livepark.media.forwarder import ForwardStats, Kind, SlotOutput
 from livepark.media.legs import LegState, PublisherLeg, SilentTrack, SubscriberLeg, new_peer_connection
 from livepark.media.room import Counters, MediaRoom
-from livepark.media.sdp import av_sections, parse_sections
+from livepark.media.sdp import av_sections, parse_sections, require_video_codec
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class Sfu:
             if config.udp_port_min and config.udp_port_max
             else None
         )
+        adapter.allow_h264_profiles()  # before the capabilities are read
         self._prefs = {k: _codec_preferences(k) for k in ("audio", "video")}
 
     # ------------------------------------------------------------------ plumbing
@@ -112,6 +113,11 @@ class Sfu:
                 raise AiortcIncompatible(
                     "the installed aiortc/aioice lack private names livepark.media relies on: "
                     + ", ".join(missing)
+                )
+            if self.config.fast_send and adapter.FAST_FANOUT is None:
+                log.warning(
+                    "media: the C send loop (livepark.media._fastsend) is not built; forwarding "
+                    "uses the Python loop (more CPU per packet). Reinstall with a C compiler."
                 )
             self._ticker = asyncio.get_running_loop().create_task(self._run_ticker())
 
@@ -245,8 +251,16 @@ class Sfu:
         def on_bye() -> None:
             room.track_ended(leg, kind, clock())
 
+        def on_picture_loss() -> None:
+            room.on_picture_loss(leg, kind)
+
         adapter.hook_receiver(
-            receiver, on_rtp=on_rtp, on_started=on_started, on_sender_report=on_sr, on_bye=on_bye
+            receiver,
+            on_rtp=on_rtp,
+            on_started=on_started,
+            on_sender_report=on_sr,
+            on_bye=on_bye,
+            on_picture_loss=on_picture_loss,
         )
 
     async def unpublish(self, room_id: str, user_id: str) -> None:
@@ -349,7 +363,7 @@ class Sfu:
             raise MediaError("this subscription is not waiting for an answer", code="wrong_state")
         assert room is not None
         try:
-            parse_sections(answer_sdp)
+            require_video_codec(parse_sections(answer_sdp), room.video_codecs())
             await leg.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
         except MediaError:
             room.remove_subscriber(user_id, self.clock(), failed_reason="bad_answer")
@@ -367,6 +381,7 @@ class Sfu:
         sections = [s for s in av_sections(offer_sdp, "subscribe")]
         room = self._room(room_id, kind)
         self._check_room_capacity(room, user_id)
+        require_video_codec(sections, room.video_codecs())
         room.negotiating += 1
         try:
             return await self._subscribe_with_offer(room, user_id, offer_sdp, sections)
@@ -495,5 +510,7 @@ class Sfu:
             "keyframes_forwarded": s.keyframes_forwarded,
             "send_errors": s.send_errors,
             "send_drops": s.send_drops,
+            "fast_forwarded": s.fast_forwarded,
+            "oversize_dropped": s.oversize_dropped,
             "legs_failed": self.counters.legs_failed,
         }

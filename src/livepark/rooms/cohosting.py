@@ -1,4 +1,5 @@
-"""Handlers for co-hosts of live rooms (invited by the host or an admin, accepted by her)."""
+"""Handlers for co-hosts of live rooms: invited by the host only, accepted by the invitee;
+the host or an admin may remove a co-host, who may also step down."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def _require_cohost_slot(d: RoomData, user_id: str) -> None:
 
 def invite_cohost(d: RoomData, c: cmd.InviteCohost, now: float) -> list[Action]:
     d.require_kind(RoomKind.LIVE)
-    d.require_staff(c.by)
+    d.require_member(c.by)
+    if c.by != d.host_id:
+        raise RoomError(ErrorCode.NOT_PERMITTED, "only the host invites co-hosts")
     target = d.require_member(c.target)
     if c.target == d.host_id:
         raise RoomError(ErrorCode.CANNOT_TARGET_HOST)

@@ -7,10 +7,12 @@ The ``code`` strings are part of the client protocol and never change meaning:
 ``not_verified``     the room requires a verified account (``RoomConfig.require_verified``)
 ``not_permitted``    the member's grants or role do not allow this (not ``room_join``, not
                      ``can_publish``, not host/admin, hidden members cannot publish, an admin
-                     acting on another admin, the host trying to take a numbered seat ...)
+                     acting on another admin, the host trying to take a numbered seat, anyone
+                     but the host inviting a co-host ...)
 ``room_not_found``   no such room and the joiner may not create it (not a visible room_admin)
 ``room_exists``      ``RoomRegistry.create`` for a room id that is already open
-``room_full``        ``max_participants`` reached (hosts and admins are still let in)
+``room_full``        ``max_participants`` reached (hosts and admins are still let in), or a new
+                     room beyond ``RoomRegistry``'s ``max_rooms``
 ``room_ended``       the room has ended; every command is refused
 ``banned``           kicked with a ban that has not expired; ``retry_after`` is set (seconds)
 ``not_in_room``      the acting member (or the target) is not a member of the room

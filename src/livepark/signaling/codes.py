@@ -8,7 +8,8 @@ from enum import IntEnum
 class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
-    """The server is shutting down; reconnect (to another node) with your resume token."""
+    """The server is shutting down. Rooms and resume tokens live in its memory and go with it:
+    clients reconnect with backoff and ``join`` again with an access token."""
     MESSAGE_TOO_BIG = 1009
     """A frame exceeded ``signaling.max_frame_bytes`` (sent by the websockets library)."""
     AUTH_FAILED = 4001
@@ -19,7 +20,6 @@ class CloseCode(IntEnum):
     SLOW_CONSUMER = 4010
     REPLACED = 4011
     """The same member joined from another connection."""
-    RESUME_FAILED = 4012
     FLOOD = 4029
     PROTOCOL_ERROR = 4400
     SERVER_FULL = 4503

@@ -26,9 +26,7 @@ class Connection:
     and a connection whose unsent bytes exceed ``send_limit`` is closed with 4010
     (slow consumer) instead of letting memory grow."""
 
-    def __init__(
-        self, ws: ServerConnection, session: Session, encoding: Encoding, send_limit: int
-    ) -> None:
+    def __init__(self, ws: ServerConnection, session: Session, encoding: Encoding, send_limit: int) -> None:
         self.ws = ws
         self.session = session
         self.encoding: Encoding = encoding

@@ -16,12 +16,14 @@ from livepark.signaling.codes import CloseCode
 from livepark.signaling.connection import Connection
 from livepark.signaling.envelope import Request, reply_error, reply_ok
 from livepark.signaling.room_requests import BadArguments, build_command
+from livepark.signaling.session import OPENING_TYPES
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Node, Connection, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 HANDLERS: dict[str, Handler] = {}
 AUTH_FAILURES_BEFORE_CLOSE = 3
+"""Refused ``join`` / ``session.resume`` attempts (auth errors) before closing with 4001."""
 
 
 def handler(name: str) -> Callable[[Handler], Handler]:
@@ -41,9 +43,12 @@ class Dispatcher:
             data = await self._run(conn, request)
         except AuthError as exc:
             self._refuse(conn, request, exc.code, exc.message)
-            conn.auth_failures += 1
-            if conn.auth_failures >= AUTH_FAILURES_BEFORE_CLOSE:
-                conn.close(CloseCode.AUTH_FAILED, exc.code)
+            # Only failed attempts to get in count; a member's refused grant (danmaku,
+            # media) is an ordinary refusal and never closes her connection.
+            if conn.claims is None and request.type in OPENING_TYPES:
+                conn.auth_failures += 1
+                if conn.auth_failures >= AUTH_FAILURES_BEFORE_CLOSE:
+                    conn.close(CloseCode.AUTH_FAILED, exc.code)
             return
         except LiveparkError as exc:
             wire = exc.to_wire() if hasattr(exc, "to_wire") else {}

@@ -65,8 +65,10 @@ def decode_request(frame: str | bytes) -> Request:
     if not isinstance(obj, dict):
         raise EnvelopeError("frame must be an object")
     rid = obj.get("id")
-    if isinstance(rid, bool) or not isinstance(rid, int | str) or (
-        isinstance(rid, str) and not 0 < len(rid) <= 64
+    if (
+        isinstance(rid, bool)
+        or not isinstance(rid, int | str)
+        or (isinstance(rid, str) and not 0 < len(rid) <= 64)
     ):
         raise EnvelopeError("id must be an integer or a string of 1-64 characters")
     if obj.get("v", VERSION) != VERSION:
@@ -86,9 +88,7 @@ def reply_ok(request_id: RequestId, data: dict[str, Any] | None = None) -> dict[
     return {"v": VERSION, "type": "reply", "id": request_id, "ok": True, "data": data or {}}
 
 
-def reply_error(
-    request_id: RequestId | None, code: str, message: str, **extra: Any
-) -> dict[str, Any]:
+def reply_error(request_id: RequestId | None, code: str, message: str, **extra: Any) -> dict[str, Any]:
     err: dict[str, Any] = {"code": code, "message": message}
     err.update({k: v for k, v in extra.items() if v is not None})
     return {"v": VERSION, "type": "reply", "id": request_id, "ok": False, "error": err}

@@ -99,7 +99,7 @@ class SignalingServer:
                 close = conn.session.on_timer(self.clock())
                 if close is not None:
                     conn.close(close.code, close.reason)
-                    await ws.wait_closed()
+                    await _drain(ws)
                     return
                 continue
             except ConnectionClosed:
@@ -114,7 +114,7 @@ class SignalingServer:
                 conn.send(out.reply)
             elif isinstance(out, Close):
                 conn.close(out.code, out.reason)
-                await ws.wait_closed()
+                await _drain(ws)
                 return
 
     async def close_all(self, code: int, reason: str) -> None:
@@ -126,10 +126,31 @@ class SignalingServer:
             await self._server.wait_closed()
 
 
+async def _drain(ws: ServerConnection) -> None:
+    """Wait for a connection the server is closing to end, discarding the frames still queued:
+    a full receive queue pauses reading, and the peer's closure would then go unseen until the
+    close grace aborts the transport (the member would look present, not away, meanwhile)."""
+    try:
+        while True:
+            await ws.recv()
+    except ConnectionClosed:
+        pass
+    await ws.wait_closed()
+
+
 KNOWN_LABELS = frozenset(
     {
-        "join", "session.resume", "ping", "leave", "room.snapshot", "room.end",
-        "danmaku.send", "danmaku.like", "media.publish", "media.subscribe", "media.answer",
+        "join",
+        "session.resume",
+        "ping",
+        "leave",
+        "room.snapshot",
+        "room.end",
+        "danmaku.send",
+        "danmaku.like",
+        "media.publish",
+        "media.subscribe",
+        "media.answer",
         "media.unpublish",
     }
 )

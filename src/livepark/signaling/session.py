@@ -14,11 +14,19 @@ from livepark.config import SignalingConfig
 from livepark.ratelimit import TokenBucket
 from livepark.signaling import codes
 from livepark.signaling.codes import CloseCode
-from livepark.signaling.envelope import EnvelopeError, Request, decode_request, reply_error
+from livepark.signaling.envelope import (
+    EnvelopeError,
+    Request,
+    RequestId,
+    decode_request,
+    reply_error,
+)
 
 OPENING_TYPES = frozenset({"join", "session.resume"})
 MALFORMED_LIMIT = 10
 """Consecutive malformed frames before the connection is closed with 4400."""
+PEEK_LIMIT = 4096
+"""A rate-limited frame up to this size is decoded for its ``id``; larger ones get ``id: null``."""
 
 
 class Phase(IntEnum):
@@ -72,6 +80,17 @@ class Session:
         if self.phase is Phase.CLOSED:
             return None
         self.last_seen = now
+        # The token comes first: every frame, readable or not, counts toward the rate limit,
+        # so decoding work is bounded by ``request_rate`` whatever a client sends.
+        if not self._bucket.take(now):
+            self._strikes += 1
+            if self._strikes >= self.config.flood_strikes:
+                return Close(CloseCode.FLOOD, "request flood")
+            retry = round(self._bucket.retry_after(now), 3)
+            return Refuse(
+                reply_error(_peek_id(frame), codes.RATE_LIMITED, "too many requests", retry_after=retry)
+            )
+        self._strikes = 0
         try:
             request = decode_request(frame)
         except EnvelopeError as exc:
@@ -80,15 +99,6 @@ class Session:
                 return Close(CloseCode.PROTOCOL_ERROR, "too many malformed frames")
             return Refuse(reply_error(exc.request_id, codes.BAD_REQUEST, str(exc)))
         self._malformed = 0
-        if not self._bucket.take(now):
-            self._strikes += 1
-            if self._strikes >= self.config.flood_strikes:
-                return Close(CloseCode.FLOOD, "request flood")
-            retry = round(self._bucket.retry_after(now), 3)
-            return Refuse(
-                reply_error(request.id, codes.RATE_LIMITED, "too many requests", retry_after=retry)
-            )
-        self._strikes = 0
         if self.phase is Phase.AWAITING_JOIN:
             if request.type not in OPENING_TYPES and request.type != "ping":
                 return Refuse(reply_error(request.id, codes.NOT_JOINED, "send join first"))
@@ -109,3 +119,13 @@ class Session:
         if now >= self.last_seen + self.config.idle_timeout:
             return Close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")
         return None
+
+
+def _peek_id(frame: str | bytes) -> RequestId | None:
+    """The ``id`` of a rate-limited frame, to echo in its refusal (small frames only)."""
+    if len(frame) > PEEK_LIMIT:
+        return None
+    try:
+        return decode_request(frame).id
+    except EnvelopeError as exc:
+        return exc.request_id

@@ -357,12 +357,14 @@ export function tokenClaims(token) {
   }
 }
 
-/** WebSocket URL and token: `?ws=` and `?token=` win; otherwise /demo/config and /demo/token. */
+/** WebSocket URL and token: `?ws=` and `#token=` win; otherwise /demo/config and /demo/token.
+ *  The token is read from the URL fragment, which browsers never send to a server (or its
+ *  logs); `livepark token` prints such a link. */
 export async function credentials(me) {
   const config = await (await fetch("/demo/config")).json();
   const room = me.room || config.room;
   let wsUrl = params.get("ws") || config.ws_url;
-  let token = params.get("token");
+  let token = new URLSearchParams(location.hash.slice(1)).get("token");
   if (!token) {
     const q = new URLSearchParams({ room, identity: me.identity, name: me.name, role: me.role });
     const res = await fetch("/demo/token?" + q);
