@@ -1,7 +1,7 @@
 """Build glue for the one C extension (everything else is in pyproject.toml).
 
 ``livepark.media._fastsend`` is the SFU's per-subscriber send loop.  It is optional: when it
-cannot be compiled the SFU uses the same loop in Python (slower; see docs/media.md), and
+cannot be compiled the SFU uses the same loop in Python (see docs/performance.md), and
 ``livepark serve`` says so at start.
 """
 
