@@ -116,13 +116,20 @@ def env_overrides(cls: type, environ: Mapping[str, str], prefix: str = "LIVEPARK
     return out
 
 
+def _is_secret_name(name: str, secret_words: tuple[str, ...]) -> bool:
+    """``admin_key``, ``secret``, ``credential``: yes; ``keyframe_interval`` (a word that only
+    contains "key") and ``secret_file`` (a path, not the secret): no."""
+    words = name.lower().split("_")
+    return any(w in secret_words for w in words) and words[-1] not in ("file", "path", "dir")
+
+
 def masked(obj: Any, secret_words: tuple[str, ...] = ("secret", "password", "credential", "key")) -> Any:
     """A JSON-able view of a config dataclass with secrets replaced by ``***``."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         result = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if any(w in f.name.lower() for w in secret_words) and value:
+            if _is_secret_name(f.name, secret_words) and value:
                 result[f.name] = "***"
             else:
                 result[f.name] = masked(value, secret_words)

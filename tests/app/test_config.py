@@ -38,6 +38,9 @@ def test_secrets_are_masked() -> None:
     view = masked(cfg)
     assert view["auth"]["secret"] == "***" and view["auth"]["admin_key"] == "***"
     assert "hunter2" not in repr(view)
+    # Plain settings that merely contain a secret word are shown as they are.
+    assert view["media"]["keyframe_interval"] == cfg.media.keyframe_interval
+    assert view["media"]["keyframe_retry"] == cfg.media.keyframe_retry
 
 
 def test_dev_secret_is_created_once_and_private(tmp_path: Path) -> None:
