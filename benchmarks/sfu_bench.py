@@ -9,6 +9,12 @@ same run, on the same machine and load:
 - ``sfu-py`` — the same SFU with ``fast_send=False``: the send loop in Python;
 - ``relay``  — aiortc's ``MediaRelay`` baseline: decode once, encode per subscriber.
 
+After each SFU phase, on the same subscriber legs and sockets, the benchmark measures a
+*send floor*: a bare C loop that SRTP-protects and ``sendto``s one small packet to every
+subscriber (thread CPU per send), and prints the phase's CPU per forwarded packet as a ratio
+of it.  On a 2-core VM with the receivers on the same machine, loopback delivery (waking the
+receiving process) is charged to the sender, so the floor is what no SFU can beat here.
+
 Server CPU per forwarded packet uses the SFU's own count of datagrams it sent (for the relay:
 packets delivered to subscribers, it has no counter).  At the end each SFU result is checked
 against the issue's targets (≤ 10 µs server CPU per forwarded packet, forwarding delay p99 ≤
@@ -326,6 +332,38 @@ class SfuServer:
     def forwarded(self) -> int:
         return self.sfu.stats()["packets_forwarded"]
 
+    async def floor(self, seconds: float) -> float | None:
+        """The send floor, on the same legs: a bare C loop (copy, SRTP protect, sendto) of one
+        100-byte RTP packet to one slot of every subscriber, every 20 ms.  Returns thread CPU
+        µs per send (None without the C extension).  The packets use an SSRC the subscribers
+        never negotiated, so their clients drop them."""
+        from livepark.media import aiortc_adapter as adapter
+
+        fan = adapter.FAST_FANOUT
+        room = self.sfu.rooms.get("bench")
+        if fan is None or room is None:
+            return None
+        sinks = []
+        for leg in room.subscribers.values():
+            for out in leg.outputs:
+                if out.group is not None:
+                    sinks.append(adapter.fast_sink(leg.senders[out].transport))
+                    break
+        sinks = [k for k in sinks if k is not None]
+        if not sinks:
+            return None
+        cpu, sends, seq = 0.0, 0, 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            seq += 1
+            data = struct.pack("!BBHII", 0x80, 0, seq, seq * 960, 0x0BADF00D) + bytes(88)
+            t0 = time.thread_time()
+            sent, dropped, _ = fan(data, sinks)
+            cpu += time.thread_time() - t0
+            sends += sent + dropped
+            await asyncio.sleep(0.02)
+        return 1e6 * cpu / sends if sends else None
+
     async def close(self) -> None:
         await self.sfu.close()
         self._restore()
@@ -512,15 +550,30 @@ async def run_phase(
     await lag_task
     fanout = list(server.fanout)
     results = [await loop.run_in_executor(None, out.get, True, 60) for _ in procs]
+    floor = await server.floor(min(window, 3.0)) if isinstance(server, SfuServer) else None
 
     # Idle overhead: the same legs with no media (RTCP, ICE consent, timers).
     stop_pub.set()
     await loop.run_in_executor(None, pub.join, 15)
     await asyncio.sleep(1.5)
+    idle_prof = None
+    if os.environ.get("BENCH_PROFILE_IDLE"):
+        import cProfile
+
+        idle_prof = cProfile.Profile()
+        idle_prof.enable()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
     await asyncio.sleep(window)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
+    if idle_prof is not None:
+        import pstats
+
+        idle_prof.disable()
+        print("# profile of the idle window (legs up, no media)")
+        pstats.Stats(idle_prof).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(
+            int(os.environ.get("BENCH_TOP", "25"))
+        )
     idle_cpu = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) / (time.monotonic() - t0)
 
     for q in cmds:
@@ -571,6 +624,7 @@ async def run_phase(
         "cpu_us_per_packet_windows": [
             round(1e6 * c / (delivered * d / dur), 2) if delivered else None for c, d, _ in windows
         ],
+        "floor_us_per_send": floor,
         "fanout_p50_ms": pct(fanout, 0.5) * 1e3 if fanout else None,
         "fanout_p99_ms": pct(fanout, 0.99) * 1e3 if fanout else None,
         "loop_lag_p99_ms": pct(lag, 0.99) * 1e3 if lag else None,
@@ -603,6 +657,13 @@ def fmt(r: dict[str, Any]) -> str:
         f"{f(r['marginal_us_per_packet'], '.2f')} µs/pkt; fan-out p50/p99 "
         f"{f(r['fanout_p50_ms'], '.3f')}/{f(r['fanout_p99_ms'], '.3f')} ms; "
         f"loop lag p99 {f(r['loop_lag_p99_ms'])} ms | {kinds}"
+        + (
+            f"\n       send floor on the same legs (C protect+sendto, thread CPU): "
+            f"{f(r['floor_us_per_send'], '.2f')} µs/send -> this run / floor = "
+            f"{f(r['cpu_us_per_forwarded'] / r['floor_us_per_send'], '.2f')}x"
+            if r.get("floor_us_per_send")
+            else ""
+        )
     )
 
 
@@ -619,7 +680,11 @@ async def main() -> None:
     ap.add_argument("--video-max", type=int, default=None, help="cap N for the audio+video phase")
     ap.add_argument("--smoke", action="store_true", help="N=4, audio+video, 2 s windows (< 30 s in all)")
     ap.add_argument("--json", help="also write the results here")
-    ap.add_argument("--profile", action="store_true", help="cProfile the server during each window")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the server during each window (BENCH_PROFILE_IDLE=1: idle)",
+    )
     args = ap.parse_args()
     ns = args.n or [50]
     window = args.window

@@ -17,7 +17,9 @@ Modules (sans-I/O cores first, aiortc glue last):
 - :mod:`~livepark.media.slots` — sticky assignment of sources to a subscriber's slots.
 - :mod:`~livepark.media.rtcp` — the compound sender reports the SFU writes.
 - :mod:`~livepark.media.sdp` — validating client SDP before aiortc sees it.
+- :mod:`~livepark.media.outputs` — subscriber slots and the groups sharing one serialisation.
 - :mod:`~livepark.media.forwarder` — the hot path: one track to many slots.
+- ``livepark.media._fastsend`` (C, ``_fastsend.c``) — the per-subscriber protect + send loop.
 - :mod:`~livepark.media.aiortc_adapter` — every aiortc/aioice/pylibsrtp private name
   (checked by :mod:`~livepark.media.aiortc_guard`; tests' own in :mod:`~livepark.media.aiortc_testkit`).
 - :mod:`~livepark.media.legs`, :mod:`~livepark.media.room`, :mod:`~livepark.media.sfu` — glue.

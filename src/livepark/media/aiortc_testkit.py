@@ -7,6 +7,7 @@ peers; every private name below is checked by :mod:`~livepark.media.aiortc_guard
   spies that read their caller's ``output_q`` / ``self``), ``RTCRtpReceiver._track`` and
   ``RemoteStreamTrack._queue``: prove that no decoder or encoder belongs to the SFU;
 - ``RTCRtpSender._handle_rtcp_packet`` (wrapped): the RTCP feedback a publisher receives;
+- ``RTCRtpReceiver._handle_rtcp_packet`` (wrapped): the sender reports a subscriber receives;
 - ``RTCDtlsTransport._send_rtp`` (wrapped or called): RTP/RTCP a client sends, before SRTP.
 """
 
@@ -86,6 +87,22 @@ def observe_feedback(sender: Any, on_feedback: Callable[[str, list[int]], None])
         await original(packet)
 
     sender._handle_rtcp_packet = _handle_rtcp_packet
+
+
+def observe_sender_reports(pc: Any, on_report: Callable[[int, int, int, int], None]) -> None:
+    """Call ``on_report(ssrc, ntp, rtp_timestamp, packet_count)`` for every RTCP sender
+    report that reaches one of ``pc``'s receivers (aiortc still handles it as usual)."""
+    for t in pc.getTransceivers():
+        receiver = t.receiver
+        original = receiver._handle_rtcp_packet
+
+        async def _handle_rtcp_packet(packet: Any, _orig: Callable[[Any], Any] = original) -> None:
+            if isinstance(packet, artp.RtcpSrPacket):
+                info = packet.sender_info
+                on_report(packet.ssrc, info.ntp_timestamp, info.rtp_timestamp, info.packet_count)
+            await _orig(packet)
+
+        receiver._handle_rtcp_packet = _handle_rtcp_packet
 
 
 async def send_keyframe_request(receiver: Any, media_ssrc: int, *, fir: bool = False, seq: int = 0) -> None:

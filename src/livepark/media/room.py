@@ -35,8 +35,11 @@ from livepark.media.speakers import SpeakerDetector
 
 log = logging.getLogger(__name__)
 
-SR_INTERVAL = 1.0
-"""Mean interval of a subscriber leg's compound SR (randomised over [0.5, 1.5] x)."""
+SR_INTERVAL_VIDEO = 1.0
+SR_INTERVAL_AUDIO = 5.0
+"""Mean interval of a subscriber leg's compound SR (randomised over [0.5, 1.5] x): 1 s while
+the leg carries video, 5 s for audio-only legs — libwebrtc's defaults.  The first SR of a leg
+goes out 0.5 to 1.5 s after its first slot starts (lip sync needs it early)."""
 
 
 @dataclass
@@ -57,8 +60,10 @@ class MediaRoom:
         spawn: Callable[[Coroutine[Any, Any, Any]], None],
         stats: ForwardStats,
         counters: Counters,
+        rng: random.Random | None = None,
     ) -> None:
         self.id = room_id
+        self.rng = rng if rng is not None else random.Random()
         self.kind = kind
         self.config = config
         self.emit = emit
@@ -99,7 +104,7 @@ class MediaRoom:
             used = {s for pair in self._ssrcs.values() for s in pair}
             pair: list[int] = []
             while len(pair) < 2:
-                s = random.getrandbits(32)
+                s = self.rng.getrandbits(32)
                 if s and s not in used and s not in pair:
                     pair.append(s)
             self._ssrcs[key] = (pair[0], pair[1])
@@ -341,7 +346,7 @@ class MediaRoom:
         out.fast = adapter.fast_sink(sender.transport) if self.config.fast_send and out.sink else None
         if sub.rtcp_path is None:
             sub.rtcp_path = adapter.send_path(sender.transport, rtcp=True)
-            sub.next_sr = now + SR_INTERVAL * (0.5 + random.random())
+            sub.next_sr = now + SR_INTERVAL_VIDEO * (0.5 + self.rng.random())
         if out.sink is None:
             log.warning("room %s: no send path for %s slot %s", self.id, sub.user_id, info.mid)
             return
@@ -437,10 +442,10 @@ class MediaRoom:
         for sub in self.subscribers.values():
             if sub.closing or sub.rtcp_path is None or now < sub.next_sr:
                 continue
-            sub.next_sr = now + SR_INTERVAL * (0.5 + random.random())
             if wall is None:
                 wall = time.time()
             reports = []
+            video = False
             for out in sub.outputs:
                 if out.params is None:
                     continue
@@ -458,6 +463,9 @@ class MediaRoom:
                     rtp_ts, sent_at = pair
                     ntp = ntp_from_wall(wall - (now - sent_at))
                 reports.append(SenderReport(out.params.ssrc, ntp, rtp_ts, packets, octets))
+                video = video or (out.kind == "video" and g is not None)
+            interval = SR_INTERVAL_VIDEO if video else SR_INTERVAL_AUDIO
+            sub.next_sr = now + interval * (0.5 + self.rng.random())
             if not reports:
                 continue
             protect, sendto, addr = sub.rtcp_path

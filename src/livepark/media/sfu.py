@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import re
 import time
 from collections import OrderedDict
@@ -62,8 +63,11 @@ class Sfu:
         config: MediaConfig,
         on_event: Callable[[MediaEvent], None],
         clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
+        self.rng = rng if rng is not None else random.Random()
+        """Slot SSRCs and RTCP timing (inject a seeded one for reproducible tests)."""
         self._on_event = on_event
         self.clock = clock
         self.rooms: dict[str, MediaRoom] = {}
@@ -149,6 +153,7 @@ class Sfu:
                 spawn=self._spawn,
                 stats=self.forward_stats,
                 counters=self.counters,
+                rng=self.rng,
             )
             self.rooms[room_id] = room
             for (rid, user), flags in list(self._early_flags.items()):
