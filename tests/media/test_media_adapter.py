@@ -23,8 +23,8 @@ from livepark.media.sfu import Sfu
 
 MEDIA = Path(aiortc_guard.__file__).parent
 ADAPTER_MODULES = ("aiortc_adapter.py", "aiortc_testkit.py")
-OWN_ATTRIBUTES = {"_livepark_dropper", "_getframe", "_sock"}
-"""Private attributes the adapter modules use that are not aiortc's: their own marker,
+OWN_ATTRIBUTES = {"_livepark_dropper", "_livepark_rtcp_filter", "_getframe", "_sock"}
+"""Private attributes the adapter modules use that are not aiortc's: their own markers,
 ``sys._getframe``, and asyncio's optional ``_sock`` (the send path falls back without it)."""
 
 

@@ -4,11 +4,13 @@ predicts the forwarded timestamps (lip sync), 1 s apart on legs with video, 5 s 
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 
 from media_kit import Env, Subscriber, closing, publish, subscribe, until
 
 from livepark.media import aiortc_testkit as testkit
+from livepark.media.rtcp import carries_feedback
 
 NTP_EPOCH_OFFSET = 2208988800
 CLOCK = {"audio": 48000, "video": 90000}
@@ -71,3 +73,18 @@ async def test_audio_only_legs_report_every_five_seconds(env: Env) -> None:
         later = [r for r in reports if r[0] >= t0]
         # 5 s mean, randomised over [2.5, 7.5] s: one to three in 8 s, never one per second.
         assert 1 <= len(later) <= 3, len(later)
+
+
+def _rtcp(pt: int, words: int = 1) -> bytes:
+    return struct.pack("!BBH", 0x80, pt, words) + bytes(4 * words)
+
+
+def test_only_compounds_with_feedback_reach_aiortcs_parser() -> None:
+    rr, sdes, bye = _rtcp(201), _rtcp(202, 3), _rtcp(203)
+    nack, psfb = _rtcp(205, 3), _rtcp(206, 2)
+    assert not carries_feedback(rr)
+    assert not carries_feedback(rr + sdes + bye)
+    assert carries_feedback(rr + nack)  # NACK after a receiver report
+    assert carries_feedback(rr + sdes + psfb)  # PLI / FIR / REMB
+    assert carries_feedback(rr[:-1])  # malformed: let aiortc's parser reject it
+    assert carries_feedback(rr + b"\x80")  # trailing garbage

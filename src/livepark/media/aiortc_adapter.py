@@ -34,7 +34,8 @@ Codecs
     the two baseline ones; pass-through needs no decoder for the others.
     ``aiortc.sdp.parse_h264_profile_level_id`` names a negotiated profile.
 Transports
-  - ``RTCDtlsTransport._tx_srtp`` (a ``pylibsrtp.Session``; its ``_srtp``, ``_cdata`` and
+  - ``RTCDtlsTransport._handle_rtcp_data`` (wrapped on subscriber legs: RTCP without feedback is
+    dropped unparsed), ``RTCDtlsTransport._tx_srtp`` (a ``pylibsrtp.Session``; its ``_srtp``, ``_cdata`` and
     ``_buffer``, and ``pylibsrtp._binding.lib.srtp_protect`` / ``srtp_protect_rtcp``: protect
     without the wrapper's per-call allocations), ``RTCIceTransport._connection`` (the aioice
     ``Connection``), ``Connection._nominated[1]`` (a ``CandidatePair``: ``protocol.transport``
@@ -301,6 +302,22 @@ def hook_sender(sender: Any, callbacks: SenderCallbacks) -> None:
 
     sender.send = send
     sender._handle_rtcp_packet = _handle_rtcp_packet
+
+
+def drop_report_only_rtcp(dtls_transport: Any, keep: Callable[[bytes], bool]) -> None:
+    """Skip aiortc's parsing and routing of RTCP compounds from a subscriber leg that ``keep``
+    rejects (receiver reports and SDES only: the SFU ignores them).  Idempotent per
+    transport."""
+    if getattr(dtls_transport, "_livepark_rtcp_filter", False):
+        return
+    original = dtls_transport._handle_rtcp_data
+
+    async def _handle_rtcp_data(data: bytes) -> None:
+        if keep(data):
+            await original(data)
+
+    dtls_transport._handle_rtcp_data = _handle_rtcp_data
+    dtls_transport._livepark_rtcp_filter = True
 
 
 def take_over_sender_rtcp(sender: Any) -> None:

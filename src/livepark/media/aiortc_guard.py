@@ -41,7 +41,7 @@ _STATIC: dict[str, tuple[Callable[[], Any], tuple[str, ...]]] = {
         ),
     ),
     "aiortc.RTCRtpSender": (lambda: aiortc.RTCRtpSender, ("_handle_rtcp_packet", "send")),
-    "aiortc.RTCDtlsTransport": (lambda: aiortc.RTCDtlsTransport, ("_send_rtp",)),
+    "aiortc.RTCDtlsTransport": (lambda: aiortc.RTCDtlsTransport, ("_send_rtp", "_handle_rtcp_data")),
     "aioice.Connection": (lambda: aioice.Connection, ("get_component_candidates", "gather_candidates")),
     "aioice.ice.CandidatePair": (lambda: aioice.ice.CandidatePair, ("remote_addr",)),
     "aiortc.rtp": (

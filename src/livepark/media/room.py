@@ -29,7 +29,7 @@ from livepark.media.forwarder import ForwardStats, Kind, OutputParams, SlotOutpu
 from livepark.media.keyframes import KeyframeRequester
 from livepark.media.lastn import LastNSelector
 from livepark.media.legs import Leg, LegState, PublisherLeg, SubscriberLeg
-from livepark.media.rtcp import SenderReport, build_compound, ntp_from_wall
+from livepark.media.rtcp import SenderReport, build_compound, carries_feedback, ntp_from_wall
 from livepark.media.rtpheader import ExtensionIds
 from livepark.media.speakers import SpeakerDetector
 
@@ -342,6 +342,7 @@ class MediaRoom:
             ext=ExtensionIds.from_uris(info.extensions),
             h264_payload_types=h264,
         )
+        adapter.drop_report_only_rtcp(sender.transport, carries_feedback)
         out.sink = adapter.send_path(sender.transport)
         out.fast = adapter.fast_sink(sender.transport) if self.config.fast_send and out.sink else None
         if sub.rtcp_path is None:

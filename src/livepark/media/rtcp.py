@@ -54,3 +54,22 @@ def build_compound(reports: list[SenderReport], cname: str) -> bytes:
             chunks += chunk
         out += struct.pack("!BBH", 0x80 | min(len(reports), 31), RTCP_SDES, len(chunks) // 4) + chunks
     return bytes(out)
+
+
+RTCP_RTPFB = 205
+RTCP_PSFB = 206
+
+
+def carries_feedback(compound: bytes) -> bool:
+    """Whether a (decrypted) RTCP compound holds transport or payload-specific feedback
+    (NACK, PLI, FIR, REMB: types 205/206) — the only RTCP from a subscriber the SFU acts on.
+    Receiver reports, SDES, BYE and XR alone are dropped before aiortc parses them.  A
+    malformed compound counts as feedback (aiortc's parser then rejects it as usual)."""
+    offset, n = 0, len(compound)
+    while offset + 4 <= n:
+        pt = compound[offset + 1]
+        if pt in (RTCP_RTPFB, RTCP_PSFB):
+            return True
+        words = (compound[offset + 2] << 8) | compound[offset + 3]
+        offset += 4 * (words + 1)
+    return offset != n
