@@ -378,6 +378,8 @@ async def driver(args: argparse.Namespace) -> None:
           "per kind, slow-consumer checks, writes) and 'floor' = a bare loop writing the same "
           "frame bytes to the same transports (thread CPU per write); ratio = hub/floor.  "
           "Latency = publish to receipt in sampled clients (includes the batch window).")  # fmt: skip
+    if connected < 10_000:
+        print(f"(a run with {connected} clients: verdicts below are meant for the full 10,000-client run)")
     for line in verdicts(rows, connected, per_conn):
         print(line)
     await ask(cmd="quit")
