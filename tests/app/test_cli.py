@@ -25,7 +25,6 @@ LIVEPARK = [sys.executable, "-m", "livepark.cli"]
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_token_then_serve_then_join_then_signal(tmp_path: Path, sig: signal.Signals) -> None:
     env = dict(os.environ, LIVEPARK_AUTH_SECRET_FILE=str(tmp_path / "dev-secret"))
-    ws_port, http_port, ops_port = free_ports(3)
     tok = await asyncio.create_subprocess_exec(
         *LIVEPARK,
         "token",
@@ -48,29 +47,13 @@ async def test_token_then_serve_then_join_then_signal(tmp_path: Path, sig: signa
     # the token goes in the URL fragment, which browsers never send to a server
     assert f"/static/host.html#token={access_token}".encode() in err and b"?token=" not in err
 
-    proc = await asyncio.create_subprocess_exec(
-        *LIVEPARK,
-        "serve",
-        "--port",
-        str(ws_port),
-        "--http-port",
-        str(http_port),
-        "--ops-port",
-        str(ops_port),
+    proc, printed, (ws_port, http_port, _ops) = await _serve(
         "--demo",
-        env=dict(env, LIVEPARK_MEDIA_HOST_ADDRESSES="127.0.0.1"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        env={"LIVEPARK_AUTH_SECRET_FILE": env["LIVEPARK_AUTH_SECRET_FILE"]},
+        until="voice room, listener",
     )
     assert proc.stdout is not None
-    lines: list[str] = []
     try:
-        async with asyncio.timeout(20):
-            while "voice room, listener" not in "".join(lines):
-                line = (await proc.stdout.readline()).decode()
-                assert line, "".join(lines)
-                lines.append(line)
-        printed = "".join(lines)
         assert '"secret": ""' in printed  # none configured: the development secret is used
         assert secret not in printed
         # --demo prints the index and every demo page, and each one is served
@@ -124,8 +107,11 @@ async def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 2 and b"prot" in err
 
 
-async def _serve(*args: str, env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
-    """Start ``livepark serve`` on free ports; return it and its output up to "livepark serving"."""
+async def _serve(
+    *args: str, env: dict[str, str], until: str = "livepark serving"
+) -> tuple[asyncio.subprocess.Process, str, tuple[int, int, int]]:
+    """Start ``livepark serve`` on free ports; return it, its output up to ``until`` and its
+    (WebSocket, HTTP, ops) ports."""
     ws_port, http_port, ops_port = free_ports(3)
     proc = await asyncio.create_subprocess_exec(
         *LIVEPARK,
@@ -145,7 +131,7 @@ async def _serve(*args: str, env: dict[str, str]) -> tuple[asyncio.subprocess.Pr
     lines: list[str] = []
     try:
         async with asyncio.timeout(20):
-            while "livepark serving" not in "".join(lines):
+            while until not in "".join(lines):
                 line = (await proc.stdout.readline()).decode()
                 assert line, "".join(lines)
                 lines.append(line)
@@ -153,7 +139,7 @@ async def _serve(*args: str, env: dict[str, str]) -> tuple[asyncio.subprocess.Pr
         proc.kill()
         await proc.wait()
         raise
-    return proc, "".join(lines)
+    return proc, "".join(lines), (ws_port, http_port, ops_port)
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> str:
@@ -172,7 +158,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> str:
 
 async def test_serve_limit_flags_no_verify_and_masked_secrets(tmp_path: Path) -> None:
     secret, admin_key = "configured-secret-Zq8wX1-never-printed", "admin-key-Kp3vY7-never-printed"
-    proc, printed = await _serve(
+    proc, printed, _ports = await _serve(
         "--admin-key",
         admin_key,
         "--no-verify",
