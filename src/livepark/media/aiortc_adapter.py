@@ -372,13 +372,21 @@ def _sendto(transport: Any) -> Callable[[bytes, Any], None]:
     return transport.sendto  # type: ignore[no-any-return]
 
 
-def send_path(dtls_transport: Any, *, rtcp: bool = False) -> SendPath | None:
-    """(SRTP protect, sendto, remote address) of a connected DTLS transport, or None."""
+def _connected(dtls_transport: Any) -> tuple[Any, Any] | None:
+    """(outbound SRTP session, nominated ICE pair) of a connected DTLS transport, or None."""
     srtp = dtls_transport._tx_srtp
-    conn = dtls_transport.transport._connection
-    pair = conn._nominated.get(1)
+    pair = dtls_transport.transport._connection._nominated.get(1)
     if srtp is None or pair is None or pair.protocol.transport is None:
         return None
+    return srtp, pair
+
+
+def send_path(dtls_transport: Any, *, rtcp: bool = False) -> SendPath | None:
+    """(SRTP protect, sendto, remote address) of a connected DTLS transport, or None."""
+    connected = _connected(dtls_transport)
+    if connected is None:
+        return None
+    srtp, pair = connected
     return fast_protect(srtp, rtcp=rtcp), _sendto(pair.protocol.transport), pair.remote_addr
 
 
@@ -387,27 +395,29 @@ FAST_FANOUT: Callable[[bytes, list[Any]], tuple[int, int, list[tuple[Any, str]] 
 )
 """The C send loop (``livepark.media._fastsend.fanout``), or None when it is not built."""
 
+_SRTP_PROTECT_ADDRESS = int(
+    srtp_binding.ffi.cast("uintptr_t", srtp_binding.ffi.addressof(srtp_binding.lib, "srtp_protect"))
+)
+"""libsrtp's ``srtp_protect`` inside pylibsrtp's module, which the C loop calls directly."""
+
 
 def fast_sink(dtls_transport: Any) -> Any | None:
     """A :class:`livepark.media._fastsend.Sink` for a connected DTLS transport: the same
     SRTP session and nominated ICE socket as :func:`send_path`, used from C.  None when the
     extension is not built or the transport has no usable socket (callers then use
     :func:`send_path` alone)."""
-    if _fastsend is None:
+    connected = _connected(dtls_transport) if _fastsend is not None else None
+    if connected is None:
         return None
-    srtp = dtls_transport._tx_srtp
-    pair = dtls_transport.transport._connection._nominated.get(1)
-    if srtp is None or pair is None or pair.protocol.transport is None:
-        return None
+    srtp, pair = connected
     transport = pair.protocol.transport
     sock = transport.get_extra_info("socket")
     if sock is None:
         return None
-    lib, ffi = srtp_binding.lib, srtp_binding.ffi
     try:
         return _fastsend.Sink(
-            int(ffi.cast("uintptr_t", srtp._srtp[0])),
-            int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))),
+            int(srtp_binding.ffi.cast("uintptr_t", srtp._srtp[0])),
+            _SRTP_PROTECT_ADDRESS,
             sock.fileno(),
             str(pair.remote_addr[0]),
             int(pair.remote_addr[1]),
