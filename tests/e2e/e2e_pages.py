@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,6 +39,22 @@ class Member:
     async def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.lp("await lp.stats()")
         return result
+
+    async def stats_until(
+        self, check: Callable[[dict[str, Any]], bool], timeout: float = 3.0, every: float = 0.1
+    ) -> dict[str, Any]:
+        """Poll ``stats()`` until ``check`` holds (getStats() is sampled, not live: a read right
+        after an event may still show the previous figures); fail with the last stats after
+        ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            stats = await self.stats()
+            if check(stats):
+                return stats
+            if loop.time() >= deadline:
+                raise AssertionError(f"stats never matched within {timeout}s: {dump(stats)}")
+            await asyncio.sleep(every)
 
 
 async def open_page(browser: Browser, app: App, page: str, **query: str) -> Member:

@@ -91,7 +91,7 @@ async def test_host_goes_live_and_viewers_watch(chromium: Browser, demo_node: Ap
     demo_node.node.members[(ROOM, "nora")].ws.transport.abort()
     await nora.wait("lp.client.resumes === 1 && lp.client.ws && lp.client.ws.readyState === 1", timeout=5)
     assert await nora.page.inner_text("#status") == "watching"
-    assert (await nora.stats())["video"]["framesDecoded"] > frames_before
+    await nora.stats_until(lambda s: s["video"]["framesDecoded"] > frames_before, timeout=2)
     room_copy = "JSON.stringify([lp.client.lastSeq, lp.client.room.members.map(m => [m.user_id, m.away])])"
     await host.wait("lp.client.room.members.every(m => !m.away)", timeout=3)
     await nora.wait(f"{room_copy} === {json.dumps(await host.lp(room_copy))}", timeout=3)
