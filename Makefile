@@ -1,7 +1,7 @@
 # Thin wrappers; the scripts are the source of truth (see README).
 SHELL := /bin/bash
 PY    := .venv/bin/python
-LINT_PATHS ?= src
+LINT_PATHS ?= src tests benchmarks
 
 .PHONY: run test lint fmt bench venv
 
@@ -20,8 +20,8 @@ lint: venv
 	$(PY) -m mypy
 
 fmt: venv
-	$(PY) -m ruff check --fix $(LINT_PATHS) tests
-	$(PY) -m ruff format $(LINT_PATHS) tests
+	$(PY) -m ruff check --fix $(LINT_PATHS)
+	$(PY) -m ruff format $(LINT_PATHS)
 
 bench: venv
 	@set -e; found=0; \

@@ -55,9 +55,9 @@ fi
 
 # ---- lint (after the tests, so test output comes first) ----------------------------
 if [[ "${LIVEPARK_SKIP_LINT:-0}" != 1 ]]; then
-    log "ruff check src"
-    if ! "$PY" -m ruff check src; then
-        log "FAIL: ruff check"
+    log "ruff check + format check (src tests benchmarks)"
+    if ! "$PY" -m ruff check src tests benchmarks || ! "$PY" -m ruff format --check src tests benchmarks; then
+        log "FAIL: ruff"
         [[ $status != 0 ]] || status=1
     fi
     log "mypy (strict; files from pyproject.toml)"
