@@ -6,7 +6,7 @@ import os
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,15 @@ class ServerConfig:
     public_url: str = ""
     """Base URL clients use to reach the WebSocket listener (default ws://host:port)."""
     shutdown_grace: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("port", "http_port", "ops_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ValueError(f"{name} must be within 0..65535 (0: any free port)")
+        if self.public_url and not self.public_url.startswith(("ws://", "wss://")):
+            raise ValueError(f"public_url must start with ws:// or wss://, got {self.public_url!r}")
+        if self.shutdown_grace < 0:
+            raise ValueError("shutdown_grace must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,11 @@ class SignalingConfig:
     """Requests refused for rate in a row before the connection is closed (4029)."""
     max_connections: int = 50000
     send_queue_bytes: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if not getattr(self, f.name) > 0:
+                raise ValueError(f"{f.name} must be > 0, got {getattr(self, f.name)}")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from livepark.errors import LiveparkError
@@ -80,7 +80,16 @@ def build(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     for key, value in data.items():
         path = f"{where}.{key}" if where else key
         kwargs[key] = _coerce(value, hints[key], path)
-    return cls(**kwargs)
+    return _checked(lambda: cls(**kwargs), where)
+
+
+def _checked(make: Callable[[], T], where: str) -> T:
+    """Run a dataclass constructor; its ``__post_init__`` ``ValueError`` becomes a
+    :class:`ConfigError` naming the section (``[danmaku]: batch_window must be positive``)."""
+    try:
+        return make()
+    except ValueError as exc:
+        raise ConfigError(f"[{where or 'root'}]: {exc}") from exc
 
 
 def merge(base: Any, overrides: Mapping[str, Any], where: str = "") -> Any:
@@ -96,7 +105,7 @@ def merge(base: Any, overrides: Mapping[str, Any], where: str = "") -> Any:
             changes[key] = merge(current, value, path)
         else:
             changes[key] = _coerce(value, hints[key], path)
-    return dataclasses.replace(base, **changes)
+    return _checked(lambda: dataclasses.replace(base, **changes), where)
 
 
 def env_overrides(cls: type, environ: Mapping[str, str], prefix: str = "LIVEPARK") -> dict[str, Any]:

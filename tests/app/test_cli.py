@@ -105,6 +105,17 @@ async def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     )
     _, err = await proc.communicate()
     assert proc.returncode == 2 and b"prot" in err
+    # A value that parses but is out of range: one line naming the section, no traceback.
+    proc = await asyncio.create_subprocess_exec(
+        *LIVEPARK,
+        "serve",
+        env=dict(os.environ, LIVEPARK_DANMAKU_BATCH_WINDOW="-1"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 2, err
+    assert err.decode().strip() == "livepark: [danmaku]: batch_window must be positive"
 
 
 async def _serve(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from livepark.config import hs256_secret, load_config, load_public_keys, resolve_secret
 from livepark.configload import ConfigError, masked
+from livepark.media.config import IceServer
 
 
 def test_precedence_defaults_toml_env_flags(tmp_path: Path) -> None:
@@ -108,3 +110,61 @@ def test_demo_needs_hs256_and_limits_are_validated(tmp_path: Path) -> None:
         load_config(None, environ={"LIVEPARK_ROOMS_MAX_PUBLISHERS": "0"})
     with pytest.raises(ConfigError, match="max_rooms"):
         load_config(None, environ={"LIVEPARK_ROOMS_MAX_ROOMS": "0"})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LIVEPARK_DANMAKU_BATCH_WINDOW": "-1"}, r"^\[danmaku\]: batch_window must be positive"),
+        ({"LIVEPARK_MEDIA_UDP_PORT_MIN": "40000"}, r"^\[media\]: udp_port_min/udp_port_max"),
+        (
+            {"LIVEPARK_MEDIA_UDP_PORT_MIN": "40100", "LIVEPARK_MEDIA_UDP_PORT_MAX": "40000"},
+            r"^\[media\]: udp_port_min/udp_port_max.*got 40100\.\.40000",
+        ),
+        ({"LIVEPARK_MEDIA_LAST_N": "0"}, r"^\[media\]: last_n must be >= 1"),
+        ({"LIVEPARK_MEDIA_SPEAKER_THRESHOLD": "1.5"}, r"^\[media\]: speaker_threshold"),
+        ({"LIVEPARK_MEDIA_TICK_INTERVAL": "0"}, r"^\[media\]: tick_interval must be > 0"),
+        ({"LIVEPARK_SERVER_PORT": "70000"}, r"^\[server\]: port must be within 0\.\.65535"),
+        ({"LIVEPARK_SERVER_PUBLIC_URL": "https://live.example.org"}, r"^\[server\]: public_url"),
+        ({"LIVEPARK_SIGNALING_MAX_FRAME_BYTES": "0"}, r"^\[signaling\]: max_frame_bytes must be > 0"),
+    ],
+)
+def test_out_of_range_settings_are_config_errors(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, environ=env)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{ urls = [] }", "at least one URL"),
+        ('{ urls = ["http://turn.example.org"] }', "not a STUN/TURN URL"),
+        ('{ urls = ["turn.example.org:3478"] }', "not a STUN/TURN URL"),
+        ('{ urls = ["stun:"] }', "not a STUN/TURN URL"),
+        ('{ urls = ["stun:stun.example.org:99999"] }', "port out of range"),
+        ('{ urls = ["stun:stun.example.org?transport=udp"] }', "for TURN URLs only"),
+        ('{ urls = ["turn:turn.example.org?transport=sctp"], username = "u", credential = "p" }', "not a"),
+        ('{ urls = ["turns:turn.example.org:5349"], username = "u" }', "needs 'username' and 'credential'"),
+    ],
+)
+def test_bad_ice_server_entries_are_refused_at_startup(tmp_path: Path, entry: str, message: str) -> None:
+    for key in ("ice_servers", "server_ice_servers"):
+        f = tmp_path / "lp.toml"
+        f.write_text(f"[media]\n{key} = [{entry}]\n")
+        with pytest.raises(ConfigError, match=rf"^\[media\.{key}\]: .*{message}"):
+            load_config(str(f), environ={})
+
+
+def test_good_ice_server_urls_load(tmp_path: Path) -> None:
+    urls = [
+        "stun:stun.example.org",
+        "stun:203.0.113.7:3478",
+        "stuns:[2001:db8::1]:5349",
+        "turn:turn.example.org:3478?transport=tcp",
+        "turns:turn.example.org",
+    ]
+    f = tmp_path / "lp.toml"
+    entry = f'{{ urls = {json.dumps(urls)}, username = "u", credential = "p" }}'
+    f.write_text(f"[media]\nice_servers = [{entry}]\n")
+    cfg = load_config(str(f), environ={})
+    assert cfg.media.ice_servers == (IceServer(urls=tuple(urls), username="u", credential="p"),)

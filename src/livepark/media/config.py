@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +20,15 @@ class IceServer:
     username: str = ""
     credential: str = ""
 
+    def __post_init__(self) -> None:
+        if not self.urls:
+            raise ValueError("an ice_servers entry needs at least one URL in 'urls'")
+        for url in self.urls:
+            check_ice_url(url)
+            if url.startswith("turn") and not (self.username and self.credential):
+                # Browsers refuse such an RTCIceServer (InvalidAccessError) and aiortc skips it.
+                raise ValueError(f"{url!r}: a TURN server needs 'username' and 'credential'")
+
     def to_browser(self) -> dict[str, object]:
         out: dict[str, object] = {"urls": list(self.urls)}
         if self.username:
@@ -26,6 +36,27 @@ class IceServer:
         if self.credential:
             out["credential"] = self.credential
         return out
+
+
+_ICE_URL = re.compile(
+    r"(?P<scheme>stuns?|turns?):(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?"
+    r"(?:\?transport=(?P<transport>udp|tcp))?"
+)
+
+
+def check_ice_url(url: str) -> None:
+    """Raise ``ValueError`` unless ``url`` is a STUN (RFC 7064) or TURN (RFC 7065) URI:
+    ``stun:host[:port]``, ``stuns:…``, ``turn:host[:port][?transport=udp|tcp]``, ``turns:…``."""
+    m = _ICE_URL.fullmatch(url)
+    if m is None:
+        raise ValueError(
+            f"{url!r} is not a STUN/TURN URL (stun:host[:port], stuns:…, "
+            "turn:host[:port][?transport=udp|tcp], turns:…)"
+        )
+    if m["port"] is not None and not 1 <= int(m["port"]) <= 65535:
+        raise ValueError(f"{url!r}: port out of range")
+    if m["transport"] is not None and m["scheme"].startswith("stun"):
+        raise ValueError(f"{url!r}: ?transport= is for TURN URLs only")
 
 
 @dataclass(frozen=True)
@@ -78,3 +109,38 @@ class MediaConfig:
     max_rooms: int = 10000
     max_publishers_per_room: int = 32
     max_subscribers_per_room: int = 2000
+
+    def __post_init__(self) -> None:
+        ports = (self.udp_port_min, self.udp_port_max)
+        if ports != (0, 0) and not 1 <= self.udp_port_min <= self.udp_port_max <= 65535:
+            raise ValueError(
+                "udp_port_min/udp_port_max: both 0 (ephemeral), or 1 <= min <= max <= 65535; "
+                f"got {self.udp_port_min}..{self.udp_port_max}"
+            )
+        at_least_one = {
+            "last_n": self.last_n,
+            "video_slots": self.video_slots,
+            "nack_cache": self.nack_cache,
+            "max_rooms": self.max_rooms,
+            "max_publishers_per_room": self.max_publishers_per_room,
+            "max_subscribers_per_room": self.max_subscribers_per_room,
+        }
+        for name, count in at_least_one.items():
+            if count < 1:
+                raise ValueError(f"{name} must be >= 1, got {count}")
+        positive = {
+            "keyframe_interval": self.keyframe_interval,
+            "keyframe_retry": self.keyframe_retry,
+            "speaker_interval": self.speaker_interval,
+            "answer_timeout": self.answer_timeout,
+            "connect_timeout": self.connect_timeout,
+            "publisher_timeout": self.publisher_timeout,
+            "tick_interval": self.tick_interval,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if self.last_n_hold < 0:
+            raise ValueError(f"last_n_hold must be >= 0, got {self.last_n_hold}")
+        if not 0 <= self.speaker_threshold <= 1:
+            raise ValueError(f"speaker_threshold must be within 0..1, got {self.speaker_threshold}")
