@@ -74,83 +74,78 @@ async def _publisher(url: str, mode: str, kinds: list[str], stop: Any, ready: An
 
     from livepark.media import aiortc_adapter as adapter
 
-    class StampedAudio(MediaStreamTrack):
+    class Paced(MediaStreamTrack):
+        """A track whose ``recv()`` returns frame ``n`` at ``t0 + n / fps``."""
+
+        fps = 50.0
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = 0
+            self.t0 = time.monotonic()
+
+        async def next_frame(self) -> int:
+            self.n += 1
+            await asyncio.sleep(max(0.0, self.t0 + self.n / self.fps - time.monotonic()))
+            return self.n
+
+    class StampedAudio(Paced):
         """Opus-sized packets (80 B) every 20 ms, stamped with the send time."""
 
         kind = "audio"
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.n = 0
-            self.t0 = time.monotonic()
-
         async def recv(self) -> Packet:
-            self.n += 1
-            await asyncio.sleep(max(0.0, self.t0 + self.n * 0.02 - time.monotonic()))
+            n = await self.next_frame()
             p = Packet(b"\xfc" + MAGIC + STAMP.pack(time.monotonic()) + bytes(67))
-            p.pts = self.n * 960
-            p.time_base = fractions.Fraction(1, 48000)
+            p.pts, p.time_base = n * 960, fractions.Fraction(1, 48000)
             return p
 
-    class StampedVideo(MediaStreamTrack):
+    class StampedVideo(Paced):
         """Fake VP8 frames of 2,400 B at 30 fps (2 RTP packets each), a keyframe every 30."""
 
         kind = "video"
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.n = 0
-            self.t0 = time.monotonic()
+        fps = 30.0
 
         async def recv(self) -> Packet:
-            self.n += 1
-            await asyncio.sleep(max(0.0, self.t0 + self.n / 30 - time.monotonic()))
-            first = b"\x10" if self.n % 30 == 1 else b"\x11"  # VP8 P bit: 0 = keyframe
+            n = await self.next_frame()
+            first = b"\x10" if n % 30 == 1 else b"\x11"  # VP8 P bit: 0 = keyframe
             p = Packet(first + MAGIC + STAMP.pack(time.monotonic()) + bytes(2400 - 13))
-            p.pts = self.n * 3000
-            p.time_base = fractions.Fraction(1, 90000)
+            p.pts, p.time_base = n * 3000, fractions.Fraction(1, 90000)
             return p
 
-    class Tone(MediaStreamTrack):
-        kind = "audio"
+    class Tone(Paced):
+        """A 1 kHz sine, 20 ms frames (raw audio: the MediaRelay baseline encodes it)."""
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.n = 0
-            self.t0 = time.monotonic()
-            self.buf = b"".join(
-                struct.pack("<h", int(8000 * math.sin(2 * math.pi * 1000 * i / 48000))) for i in range(960)
-            )
+        kind = "audio"
+        buf = b"".join(
+            struct.pack("<h", int(8000 * math.sin(2 * math.pi * 1000 * i / 48000))) for i in range(960)
+        )
 
         async def recv(self) -> AudioFrame:
-            self.n += 1
-            await asyncio.sleep(max(0.0, self.t0 + self.n * 0.02 - time.monotonic()))
+            n = await self.next_frame()
             f = AudioFrame(format="s16", layout="mono", samples=960)
             f.planes[0].update(self.buf)
-            f.pts, f.sample_rate, f.time_base = self.n * 960, 48000, fractions.Fraction(1, 48000)
+            f.pts, f.sample_rate, f.time_base = n * 960, 48000, fractions.Fraction(1, 48000)
             return f
 
-    class Pattern(MediaStreamTrack):
-        kind = "video"
+    class Pattern(Paced):
+        """A moving 320x240 luma ramp at 30 fps (raw video for the baseline)."""
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.n = 0
-            self.t0 = time.monotonic()
+        kind = "video"
+        fps = 30.0
 
         async def recv(self) -> VideoFrame:
-            self.n += 1
-            await asyncio.sleep(max(0.0, self.t0 + self.n / 30 - time.monotonic()))
+            n = await self.next_frame()
             f = VideoFrame(width=320, height=240, format="yuv420p")
             for i, plane in enumerate(f.planes):
                 rows = plane.buffer_size // plane.line_size
                 row = (
-                    bytes(((x + self.n * 3) & 0xFF) for x in range(plane.line_size))
+                    bytes(((x + n * 3) & 0xFF) for x in range(plane.line_size))
                     if i == 0
                     else bytes([128]) * plane.line_size
                 )
                 plane.update(row * rows)
-            f.pts, f.time_base = self.n * 3000, fractions.Fraction(1, 90000)
+            f.pts, f.time_base = n * 3000, fractions.Fraction(1, 90000)
             return f
 
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
