@@ -1,4 +1,4 @@
-"""Shared fixtures: redis_url, pg_dsn, chromium. Helpers live in tests/helpers/.
+"""Shared fixtures: redis_url, pg_dsn, chromium; the Hypothesis profile. Helpers live in tests/helpers/.
 
 Service locations come from LIVEPARK_TEST_REDIS_URL / LIVEPARK_TEST_PG_DSN, which
 `bash scripts/test.sh` exports (it starts throwaway servers when none are running).
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+from hypothesis import settings
 
 # `from helpers.net import free_port` works in every pytest import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -23,6 +24,12 @@ from helpers.browser import MISSING_MSG, chromium_path, launch_kwargs
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
+
+# No per-example deadline: a stalled shared runner must not turn a slow example into
+# DeadlineExceeded/Flaky. Example counts stay Hypothesis' (or each test's own @settings);
+# `--hypothesis-profile` still overrides this.
+settings.register_profile("livepark", deadline=None)
+settings.load_profile("livepark")
 
 T = TypeVar("T")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"

@@ -96,8 +96,8 @@ async def page_url() -> AsyncIterator[str]:
     app.router.add_get("/", index)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()  # bind first, then read the port back
+    port = runner.addresses[0][1]
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -61,32 +61,43 @@ async def test_repeated_garbage_closes_4400() -> None:
         assert await c.wait_closed() == 4400
 
 
+# A refill rate so low that no token comes back during a test: which frames are served,
+# refused, and close the connection is then exact, however slowly the machine runs.
+NO_REFILL = 0.001
+
+
 async def test_flood_is_rate_limited_then_closed_4029() -> None:
-    cfg = node_config(signaling={"request_rate": 5, "request_burst": 5, "flood_strikes": 10})
+    burst, strikes = 5, 10
+    cfg = node_config(signaling={"request_rate": NO_REFILL, "request_burst": burst, "flood_strikes": strikes})
     async with running_node(cfg) as app:
         host = await _room_with_host(app)
         c = await Client.connect(app)
-        await c.join(token("bad", "bo"))
+        await c.join(token("bad", "bo"))  # one token of the burst
         for i in range(40):
             try:
                 await c.send_raw(json.dumps({"v": 1, "id": 100 + i, "type": "ping"}))
             except Exception:
                 break
         assert await c.wait_closed() == 4029
-        codes = [f["error"]["code"] for f in c.frames if f.get("type") == "reply" and not f["ok"]]
-        assert "rate_limited" in codes
+        pings = [f for f in c.frames if f.get("type") == "reply" and f["id"] >= 100]
+        # the rest of the burst is served, then strikes - 1 refusals; the strikes-th one closes
+        assert [f["id"] for f in pings] == list(range(100, 100 + burst - 1 + strikes - 1))
+        assert [f["ok"] for f in pings] == [True] * (burst - 1) + [False] * (strikes - 1)
+        codes = [f["error"]["code"] for f in pings if not f["ok"]]
+        assert codes == ["rate_limited"] * (strikes - 1)
         assert (await host.ok("ping"))["t"] is None  # the host is unaffected
         await host.close()
 
 
 async def test_auth_timeout_4002_and_heartbeat_4008() -> None:
-    cfg = node_config(signaling={"auth_timeout": 0.3, "idle_timeout": 0.6})
-    async with running_node(cfg) as app:
+    # Two nodes: the member who joins must not race a 0.3 s auth limit to get her join in.
+    async with running_node(node_config(signaling={"auth_timeout": 0.3})) as app:
         silent = await Client.connect(app)
         assert await silent.wait_closed() == 4002
+    async with running_node(node_config(signaling={"idle_timeout": 1.0})) as app:
         c = await Client.connect(app)
         await c.join(token("bad", "hana", HOST))
-        assert await c.wait_closed(timeout=3) == 4008
+        assert await c.wait_closed(timeout=5) == 4008
 
 
 async def test_bad_tokens_get_codes_then_4001() -> None:
@@ -112,18 +123,21 @@ async def test_flood_of_big_malformed_frames_is_cut_off() -> None:
     """Garbage counts toward the rate limit like any request: 60 KB malformed frames mixed with
     valid pings (which used to reset the malformed count and leave the garbage unlimited) get
     the connection closed with 4029 within a bounded number of frames."""
-    async with running_node() as app:
+    burst, strikes = 40, 20  # the defaults, without refill: the close lands at an exact frame
+    cfg = node_config(signaling={"request_rate": NO_REFILL, "request_burst": burst, "flood_strikes": strikes})
+    async with running_node(cfg) as app:
         c = await Client.connect(app)
         garbage = "x" * 60_000
-        sent = 0
         try:
             for i in range(150):
                 await c.send_raw(garbage if i % 5 else json.dumps({"v": 1, "id": i, "type": "ping"}))
-                sent += 1
         except Exception:
             pass
         assert await c.wait_closed() == 4029
         replies = [f for f in c.frames if f.get("type") == "reply"]
-        # the burst (40), what refilled meanwhile, then 20 refusals in a row
-        assert len(replies) < 120
-        assert {f["error"]["code"] for f in replies if not f["ok"]} == {"bad_request", "rate_limited"}
+        # the burst (8 pongs, 32 bad_request), then strikes - 1 refusals; the next frame closes
+        assert len(replies) == burst + strikes - 1
+        served, refused = replies[:burst], replies[burst:]
+        assert [f["id"] for f in served if f["ok"]] == list(range(0, burst, 5))
+        assert [f["error"]["code"] for f in served if not f["ok"]] == ["bad_request"] * (burst * 4 // 5)
+        assert [f["error"]["code"] for f in refused] == ["rate_limited"] * (strikes - 1)

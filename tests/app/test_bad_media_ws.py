@@ -13,15 +13,17 @@ import itertools
 import time
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
-from ws_media import latest_slots, publish_ws, subscribe_ws, until
+from ws_media import LoopLag, latest_slots, publish_ws, subscribe_ws, until
 
 from helpers.livenode import HOST, SPEAKER, VIEWER, Client, node_config, running_node, token
 from media.media_kit import ToneTrack
 
 ROOM = "bad-media"
 ANSWER_TIMEOUT = 1.0
-ANSWER_SLACK = 1.5  # the SFU's 50 ms housekeeping tick, plus a busy shared CPU
+ANSWER_SLACK = 1.5  # the offer's negotiation, the SFU's 50 ms housekeeping tick, delivery
 MAX_GAP = 1.0  # seconds: audio comes every 20 ms; a longer silence at the viewer is a failure
+# Both are judged on loop time that was not measurably stalled (LoopLag): the node, the SFU and
+# every aiortc peer share one event loop, and a stall there is the machine's, not the SFU's.
 
 
 async def pcmu_only_offer() -> str:
@@ -39,7 +41,7 @@ async def pcmu_only_offer() -> str:
 
 async def test_bad_media_requests_are_refused_and_the_stream_keeps_flowing() -> None:
     cfg = node_config(media={"answer_timeout": ANSWER_TIMEOUT})
-    async with running_node(cfg) as app:
+    async with running_node(cfg) as app, LoopLag() as lag:
         host = await Client.connect(app)
         await host.join(token(ROOM, "hana", HOST), kind="live")
         bo = await Client.connect(app)
@@ -70,13 +72,16 @@ async def test_bad_media_requests_are_refused_and_the_stream_keeps_flowing() -> 
             assert await cy.error("media.answer", sdp="v=0\r\n") == "not_subscribed"
 
             # a subscription she never answers: closed, and she is told
+            t_ask = time.monotonic()  # the SFU's offer (and its answer timer) comes after this
             _, offer = await subscribe_ws(cy, answer=False)
-            t_offer = time.monotonic()
             assert offer.startswith("v=0")
-            failed = await cy.next_event("media.failed", timeout=ANSWER_TIMEOUT + ANSWER_SLACK + 2)
-            waited = time.monotonic() - t_offer
+            failed = await cy.next_event("media.failed", timeout=ANSWER_TIMEOUT + ANSWER_SLACK + 10)
+            t_failed = time.monotonic()
+            waited = t_failed - t_ask
+            stalled = lag.stalled(t_ask, t_failed)
             assert failed["data"] == {"role": "subscriber", "reason": "answer_timeout"}
-            assert ANSWER_TIMEOUT * 0.8 <= waited <= ANSWER_TIMEOUT + ANSWER_SLACK, waited
+            assert waited >= ANSWER_TIMEOUT, f"closed {waited:.3f} s after the request: too early"
+            assert waited - stalled <= ANSWER_TIMEOUT + ANSWER_SLACK, (waited, stalled)
             assert await cy.error("media.answer", sdp=offer) == "answer_timeout"
 
             # a subscription answered with garbage: refused, leg gone
@@ -90,9 +95,15 @@ async def test_bad_media_requests_are_refused_and_the_stream_keeps_flowing() -> 
             t_end = time.monotonic()
             assert await until(lambda: len(viewer.rtp(mid, since=t_end)) >= 10, 2)
             times = [p.t for p in viewer.rtp(mid, since=t_start)]
-            gaps = [b - a for a, b in itertools.pairwise([t_start, *times])]
-            print(f"viewer: {len(times)} packets over {t_end - t_start:.1f} s, largest gap {max(gaps):.3f} s")
-            assert max(gaps) < MAX_GAP, max(gaps)
+            # a silence, less the loop stalls within it (aiortc's setup of the co-host's
+            # peer connections runs on the same loop)
+            gaps = [(b - a, lag.stalled(a, b)) for a, b in itertools.pairwise([t_start, *times])]
+            worst = max(gaps, key=lambda g: g[0] - g[1])
+            print(
+                f"viewer: {len(times)} packets over {t_end - t_start:.1f} s, largest gap"
+                f" {max(g for g, _ in gaps):.3f} s, worst unstalled {worst[0] - worst[1]:.3f} s"
+            )
+            assert worst[0] - worst[1] < MAX_GAP, worst
             assert latest_slots(bo) == slots_before
 
             # and the room is as it was: same members, roles, co-host; one publisher, one viewer leg

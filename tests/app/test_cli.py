@@ -15,11 +15,11 @@ import pytest
 from aiohttp import ClientSession
 from websockets.asyncio.client import connect
 
-from helpers.net import free_ports
 from livepark.auth.grants import Grants
 from livepark.auth.tokens import TokenVerifier, mint_token
 
 LIVEPARK = [sys.executable, "-m", "livepark.cli"]
+SERVING = re.compile(r"livepark serving: ws://\S+:(\d+)/\s+http://\S+:(\d+)/\s+ops http://\S+:(\d+)/metrics")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -121,18 +121,17 @@ async def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
 async def _serve(
     *args: str, env: dict[str, str], until: str = "livepark serving"
 ) -> tuple[asyncio.subprocess.Process, str, tuple[int, int, int]]:
-    """Start ``livepark serve`` on free ports; return it, its output up to ``until`` and its
-    (WebSocket, HTTP, ops) ports."""
-    ws_port, http_port, ops_port = free_ports(3)
+    """Start ``livepark serve`` on ephemeral ports; return it, its output up to ``until`` and
+    the (WebSocket, HTTP, ops) ports it reports having bound (port 0: no port to race for)."""
     proc = await asyncio.create_subprocess_exec(
         *LIVEPARK,
         "serve",
         "--port",
-        str(ws_port),
+        "0",
         "--http-port",
-        str(http_port),
+        "0",
         "--ops-port",
-        str(ops_port),
+        "0",
         *args,
         env=dict(os.environ, LIVEPARK_MEDIA_HOST_ADDRESSES="127.0.0.1", **env),
         stdout=asyncio.subprocess.PIPE,
@@ -146,11 +145,17 @@ async def _serve(
                 line = (await proc.stdout.readline()).decode()
                 assert line, "".join(lines)
                 lines.append(line)
+        printed = "".join(lines)
+        serving = SERVING.search(printed)
+        assert serving is not None, printed
+        ports = tuple(int(p) for p in serving.groups())
+        assert 0 not in ports and len(set(ports)) == 3, printed
     except BaseException:
         proc.kill()
         await proc.wait()
         raise
-    return proc, "".join(lines), (ws_port, http_port, ops_port)
+    ws_port, http_port, ops_port = ports
+    return proc, printed, (ws_port, http_port, ops_port)
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> str:
@@ -169,7 +174,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> str:
 
 async def test_serve_limit_flags_no_verify_and_masked_secrets(tmp_path: Path) -> None:
     secret, admin_key = "configured-secret-Zq8wX1-never-printed", "admin-key-Kp3vY7-never-printed"
-    proc, printed, _ports = await _serve(
+    proc, printed, (ws_port, _http, _ops) = await _serve(
         "--admin-key",
         admin_key,
         "--no-verify",
@@ -194,7 +199,6 @@ async def test_serve_limit_flags_no_verify_and_masked_secrets(tmp_path: Path) ->
             rooms["max_cohosts"],
             rooms["max_rooms"],
         ) == (False, 2, 3, 1, 5)
-        ws_port = int(printed.split("livepark serving: ws://127.0.0.1:", 1)[1].split("/", 1)[0])
 
         async def join(user: str, grants: Grants) -> dict[str, object]:
             tok = mint_token(secret, room="cli", identity=user, grants=grants, verified=False)

@@ -60,8 +60,10 @@ async def _garbage(c: Client) -> None:
 )
 async def test_member_closed_for_bad_input_stays_seated_away_and_can_resume(code, misbehave) -> None:  # type: ignore[no-untyped-def]
     """A protocol close is not a leave: the member keeps her seat as away and may resume."""
+    # No refill during the test (0.001 token/s): the flood's close lands at an exact frame
+    # (18 pongs after join and seat.take, 4 refusals, the 5th strike), however slow the runner.
     cfg = node_config(
-        signaling={"max_frame_bytes": 4096, "request_rate": 5, "request_burst": 20, "flood_strikes": 5}
+        signaling={"max_frame_bytes": 4096, "request_rate": 0.001, "request_burst": 20, "flood_strikes": 5}
     )
     async with running_node(cfg) as app:
         host = await Client.connect(app)
@@ -71,6 +73,9 @@ async def test_member_closed_for_bad_input_stays_seated_away_and_can_resume(code
         await bo.ok("seat.take", seat=3)
         await misbehave(bo)
         assert await bo.wait_closed() == code
+        if code == 4029:
+            pongs = [f for f in bo.frames if f.get("type") == "reply" and f["id"] >= 100]
+            assert [f["ok"] for f in pongs] == [True] * 18 + [False] * 4
         await host.next_event("member.away", user_id="bo")
         snap = await host.ok("room.snapshot")
         (entry,) = [m for m in snap["room"]["members"] if m["user_id"] == "bo"]

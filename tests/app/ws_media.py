@@ -17,9 +17,9 @@ from aiortc.mediastreams import MediaStreamError
 
 from helpers.livenode import Client
 from livepark.media import aiortc_adapter as adapter
-from media.media_kit import ToneTrack, until, wait_connected
+from media.media_kit import LoopLag, ToneTrack, until, wait_connected
 
-__all__ = ["Listener", "Speaker", "publish_ws", "subscribe_ws", "until", "wait_connected"]
+__all__ = ["Listener", "LoopLag", "Speaker", "publish_ws", "subscribe_ws", "until", "wait_connected"]
 
 
 def new_pc() -> RTCPeerConnection:

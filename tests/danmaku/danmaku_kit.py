@@ -11,7 +11,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +54,22 @@ class MetricDeltas:
 
 def gauge(name: str) -> float | None:
     return REGISTRY.get_sample_value(name)
+
+
+async def wait_until(pred: Callable[[], object], within: float, every: float = 0.01) -> bool:
+    """Poll ``pred`` until it is true (True) or ``within`` seconds have passed (False)."""
+    deadline = time.monotonic() + within
+    while True:
+        if pred():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(every)
+
+
+async def eventually(pred: Callable[[], object], within: float = 5.0) -> None:
+    """Poll ``pred`` until it is true; fail after ``within`` seconds (a bound, not a pace)."""
+    assert await wait_until(pred, within), f"condition not met within {within} s"
 
 
 @dataclass

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import msgpack
 import pytest
-from danmaku_kit import FakeSub, MetricDeltas, client, gauge, hub_server, open_client
+from danmaku_kit import Client, FakeSub, MetricDeltas, client, eventually, gauge, hub_server, open_client
 
+from livepark.clock import ManualClock
 from livepark.danmaku import (
     DanmakuHub,
     Decision,
@@ -29,11 +31,21 @@ def sender(i: int | str) -> Sender:
 
 
 async def test_comments_in_one_window_arrive_in_one_frame_in_order() -> None:
-    hub = DanmakuHub(HubConfig(batch_window=0.3))
+    # The window is measured on the hub's clock: a manual one, so a stalled runner cannot
+    # split it (the flush timer still runs for real and closes the batch once it is due).
+    clock = ManualClock()
+    hub = DanmakuHub(HubConfig(batch_window=0.3), clock=clock)
     async with hub_server(hub) as hs:
         async with client(hs.url("r1", "viewer")) as j, client(hs.url("r1", "v2"), "msgpack") as m:
             delta = MetricDeltas()
-            sent = [await hub.send_comment("r1", sender(i), f"comment {i}") for i in range(12)]
+            sent = []
+            for i in range(12):  # spread over 0.22 s of the 0.3 s window
+                sent.append(await hub.send_comment("r1", sender(i), f"comment {i}"))
+                clock.advance(0.02 if i < 11 else 0.0)
+            stats = hub.room_stats("r1")
+            assert stats is not None and stats.pending_items == 12  # one open batch, unsent
+            assert j.of("danmaku.batch") == m.of("danmaku.batch") == []
+            clock.advance(0.1)  # the window has elapsed: the flush timer sends the batch
             for c in (j, m):
                 await c.wait_for(lambda c: len(c.comments()) == 12)
                 batches = c.of("danmaku.batch")
@@ -63,7 +75,8 @@ async def test_ordering_across_many_windows_and_senders() -> None:
 
 
 async def test_rate_limit_duplicate_and_length_over_websocket() -> None:
-    hub = DanmakuHub(HubConfig(rate=1.0, burst=3.0, max_chars=10))
+    clock = ManualClock()  # the bucket refills on the hub's clock, not on how slow we are
+    hub = DanmakuHub(HubConfig(rate=1.0, burst=3.0, max_chars=10), clock=clock)
     async with hub_server(hub) as hs, client(hs.url("r1", "alice")) as a:
         ok = [await a.request("danmaku.send", {"text": f"hi {i}"}) for i in range(3)]
         assert all(r["type"] == "danmaku.send.ok" for r in ok)
@@ -77,8 +90,9 @@ async def test_rate_limit_duplicate_and_length_over_websocket() -> None:
                                  "limit": 10}  # fmt: skip
         empty = await a.request("danmaku.send", {"text": " \u3000 "})
         assert empty["error"]["code"] == "empty"
-        await asyncio.sleep(1.05)
+        clock.advance(1.05)
         assert (await a.request("danmaku.send", {"text": "later"}))["type"] == "danmaku.send.ok"
+        clock.advance(0.2)  # past its batch window
         await a.wait_for(lambda c: len(c.comments()) == 4)
         assert [x["text"] for x in a.comments()] == ["hi 0", "hi 1", "hi 2", "later"]
 
@@ -204,25 +218,41 @@ async def test_resume_too_old_is_answered_as_such() -> None:
 
 
 async def test_likes_and_online_pushed_periodically() -> None:
-    hub = DanmakuHub(FAST)
+    # The test drives the ticks itself (the timer would first fire after 60 s), so how many
+    # pushes a busy runner fits in between does not matter; the timer-driven push is covered
+    # by test_two_nodes_share_comments_and_one_sequence.
+    hub = DanmakuHub(replace(FAST, stats_interval=60.0))
+
+    def pushed(c: Client) -> list[tuple[int, int, int]]:
+        return [(s["online"], s["likes"], s["new_likes"]) for s in c.of("danmaku.stats")]
+
     async with hub_server(hub) as hs:
         async with (
             client(hs.url("r1", "a")) as a,
             client(hs.url("r1", "b"), "msgpack") as b,
-            client(hs.url("r1", "b")) as _b2,  # same user twice counts once
+            client(hs.url("r1", "b")) as b2,  # same user twice counts once
         ):
+            hub.tick()
+            for c in (a, b, b2):
+                await c.wait_for(lambda c: pushed(c) == [(2, 0, 0)])
             for _ in range(10):
                 await a.send("danmaku.like", {"count": 3})
             await b.send("danmaku.like", {"count": 1000})  # clamped to max_like_count (50)
-            await a.wait_for(lambda c: any(s["likes"] == 80 for s in c.of("danmaku.stats")))
-            stats = a.of("danmaku.stats")[-1]
-            assert stats["online"] == 2
-            assert len(a.of("danmaku.stats")) <= 4  # periodic, not per like
-            await b.wait_for(lambda c: any(s["likes"] == 80 for s in c.of("danmaku.stats")))
+            await eventually(lambda: getattr(hub.room_stats("r1"), "likes", None) == 80)
+            assert pushed(a) == [(2, 0, 0)]  # 11 like requests, no push: not per like
+            hub.tick()  # one push carries all of them
+            hub.tick()  # nothing changed: nothing pushed
+            hub.like("r1", "a", 1)
+            hub.tick()
+            for c in (a, b, b2):  # frames are ordered: an extra push would show up in between
+                await c.wait_for(lambda c: len(pushed(c)) >= 3)
+                assert pushed(c) == [(2, 0, 0), (2, 80, 80), (2, 81, 1)]
 
 
 async def test_compressed_batches_and_encode_once() -> None:
-    hub = DanmakuHub(HubConfig(rate=1000, burst=1000, batch_window=0.05, compress_min_bytes=64))
+    clock = ManualClock()  # all 30 comments in one window however slow the runner is
+    hub = DanmakuHub(HubConfig(rate=1000, burst=1000, batch_window=0.05, compress_min_bytes=64),
+                     clock=clock)  # fmt: skip
     subs = {
         "j1": FakeSub("j1"), "j2": FakeSub("j2"),
         "m1": FakeSub("m1", "msgpack"), "m2": FakeSub("m2", "msgpack"),
@@ -233,7 +263,8 @@ async def test_compressed_batches_and_encode_once() -> None:
         sub.raw.clear()
     for i in range(30):
         await hub.send_comment("r1", sender(i), f"a fairly ordinary comment number {i}")
-    await asyncio.sleep(0.15)
+    clock.advance(0.1)
+    await eventually(lambda: all(sub.raw for sub in subs.values()))
     for a, b in (("j1", "j2"), ("m1", "m2"), ("z1", "z2")):
         assert subs[a].raw and all(x is y for x, y in zip(subs[a].raw, subs[b].raw, strict=True))
     assert len(subs["z1"].raw[0]) < len(subs["m1"].raw[0]) / 2  # compressed once, smaller
@@ -242,12 +273,15 @@ async def test_compressed_batches_and_encode_once() -> None:
 
 
 async def test_speaker_levels_coalesce_latest_wins() -> None:
-    hub = DanmakuHub(HubConfig(batch_window=0.1))
+    clock = ManualClock()  # all five in one window however slow the runner is
+    hub = DanmakuHub(HubConfig(batch_window=0.1), clock=clock)
     sub = FakeSub("x", "msgpack")
     await hub.attach("r1", sub)
+    sub.raw.clear()  # the history frame
     for level in range(5):
         hub.publish_lossy("r1", "speaker.levels", {"u1": level}, key="speaker.levels")
-    await asyncio.sleep(0.2)
+    clock.advance(0.2)
+    await eventually(lambda: bool(sub.raw))
     items = [i for f in sub.frames() if f["type"] == "danmaku.batch" for i in f["items"]]
     assert [(i["kind"], i["data"]) for i in items] == [("speaker.levels", {"u1": 4})]
     await hub.aclose()
@@ -392,7 +426,7 @@ class DroppingBroker(InMemoryBroker):
 
 async def test_laggards_skipped_stats_are_counted_and_queue_gauges_sampled() -> None:
     broker = DroppingBroker(drop={2})
-    cfg = HubConfig(soft_limit=1024, hard_limit=1 << 20, stats_interval=60.0, event_window=0.2)
+    cfg = HubConfig(soft_limit=1024, hard_limit=1 << 20, stats_interval=60.0, event_window=30.0)
     hub = DanmakuHub(cfg, pubsub=InMemoryPubSub(broker, "n1"))
     lag, ok = FakeSub("lag"), FakeSub("ok")
     await hub.attach("r1", lag)
@@ -405,17 +439,25 @@ async def test_laggards_skipped_stats_are_counted_and_queue_gauges_sampled() -> 
     assert [f for f in lag.frames() if f["type"] == "danmaku.stats"] == []
     assert delta("livepark_danmaku_skipped_batches_total") == 1
     assert delta("livepark_danmaku_messages_in_total", kind="like") == 5
-    # must-not-lose: two events wait for the 0.2 s event window, then seq 2 is lost in transit
+    # must-not-lose: two events wait in the (long) event window, then seq 2 is lost in transit
     await hub.publish_event("r1", "seat.changed", {"seat": 1})
     other = InMemoryPubSub(broker, "n2")
     payload = msgpack.packb({"n": "n2", "e": "seat.changed", "d": {"seat": 2}, "t": 0})
     await other.append("danmaku:r1", payload)  # seq 2: never delivered to n1
     await other.append("danmaku:r1", payload)  # seq 3: delivered, held until 2 is refetched
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # run the deliveries already scheduled (call_soon), nothing timed
     hub.tick()
     assert gauge("livepark_danmaku_reliable_queue_depth") == 1  # seq 1, in the event window
     assert gauge("livepark_danmaku_pending_events") == 1  # seq 3, waiting for seq 2
-    await asyncio.sleep(0.4)  # the gap is refetched, the window flushed
+
+    def refetched() -> bool:
+        hub.tick()
+        return gauge("livepark_danmaku_pending_events") == 0
+
+    await eventually(refetched)  # the gap is refetched (after its 50 ms grace)
+    assert gauge("livepark_danmaku_reliable_queue_depth") == 3  # 1, 2, 3: window still open
+    assert ok.seqs() == []
+    hub.flush_events("r1")
     hub.tick()
     assert gauge("livepark_danmaku_reliable_queue_depth") == 0
     assert gauge("livepark_danmaku_pending_events") == 0

@@ -16,30 +16,36 @@ clients are excluded, and kernel socket buffers are not Python heap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 import tracemalloc
+from collections.abc import Callable
 
 from danmaku_kit import (
     MetricDeltas,
     client,
     drain_raw,
+    eventually,
     hub_server,
     open_client,
     parse_raw,
     raw_ws,
+    wait_until,
 )
 
 from livepark.danmaku import DanmakuHub, HubConfig, Sender, Subscriber
 from livepark.danmaku.frames import CLOSE_SLOW_CONSUMER
 
 SOFT, HARD = 16 * 1024, 64 * 1024
+STALL = 2.5  # stall_timeout: the paused reader stalls ~0.5 s at a time; laggards never read
 TEXT = "弹幕 " * 40 + "x" * 60  # ~140 code points, ~300 bytes of UTF-8
 
 
 def config(**kw: float) -> HubConfig:
     base = dict(
         rate=10_000, burst=10_000, batch_window=0.05, soft_limit=SOFT, hard_limit=HARD,
-        stall_timeout=1.5, close_grace=3.0, stats_interval=0.5, event_window=0.0,
+        stall_timeout=STALL, close_grace=3.0, stats_interval=0.5, event_window=0.0,
         dup_window=0.0,
     )  # fmt: skip
     base.update(kw)
@@ -56,6 +62,22 @@ async def produce(hub: DanmakuHub, seconds: float, per_second: int) -> int:
     return sent
 
 
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def drain_until(sock: socket.socket, done: Callable[[bytes], bool], within: float) -> bytes:
+    """Read until ``done(all bytes read so far)``, EOF/reset, or ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(within):
+            while not done(data) and (chunk := await loop.sock_recv(sock, 65536)):
+                data += chunk
+    return data
+
+
 async def test_laggards_skip_then_4010_while_room_flows_and_memory_is_bounded() -> None:
     kicks: list[tuple[str, str]] = []
 
@@ -67,32 +89,55 @@ async def test_laggards_skip_then_4010_while_room_flows_and_memory_is_bounded() 
     async with hub_server(hub, sndbuf=8192) as hs:
         good = [await open_client(hs.url("r1", f"good{i}"), enc)
                 for i, enc in enumerate(["json", "msgpack", "json"])]  # fmt: skip
-        laggards = [await raw_ws(hs.port, f"/?room=r1&user=lag{i}") for i in range(20)]
-        # paused: stops reading, resumes before the stall timeout -> told what it skipped
+        laggards = [await raw_ws(hs.port, f"/?room=r1&user=lag{i}&grace=1") for i in range(20)]
+        # paused: stops reading, resumes well before the stall timeout -> told what it skipped
         paused, _ = await raw_ws(hs.port, "/?room=r1&user=paused")
         # sleeper: stops reading for good, then reads within the grace -> sees 4010
-        sleeper, _ = await raw_ws(hs.port, "/?room=r1&user=sleeper&grace=5")
+        sleeper, _ = await raw_ws(hs.port, "/?room=r1&user=sleeper&grace=15")
         n_conns = len(good) + len(laggards) + 2
         bound = n_conns * (SOFT + 16 * 1024)  # soft limit + one batch frame (<16 KiB) each
         peak = 0
+        lags: list[float] = []  # event-loop lag: how late a 5 ms sleep wakes up (diagnostic)
 
         async def sample() -> None:
             nonlocal peak
             while True:
                 peak = max(peak, hs.buffered_total())
-                await asyncio.sleep(0.01)
+                before = time.monotonic()
+                await asyncio.sleep(0.005)
+                lags.append(time.monotonic() - before - 0.005)
 
         sampler = asyncio.create_task(sample())
-        producer = asyncio.create_task(produce(hub, 4.0, 400))
-        paused_data = b""
-        for _ in range(3):  # read in bursts: 1 s paused, 0.2 s reading (stall timeout 1.5 s)
-            await asyncio.sleep(1.0)
-            paused_data += await drain_raw(paused, 0.2)
+        # 5 s = 2 x stall_timeout: laggards (full after ~0.3 s) are kicked around 2.8 s and
+        # the room keeps flowing past that
+        producer = asyncio.create_task(produce(hub, 2 * STALL, 400))
+        (paused_sub,) = hs.subscribers["paused"]
+        paused_data, cycles, first_stop = b"", 0, None
+        while not producer.done():
+            # stop reading until the hub must skip batches for us (its buffer is past the
+            # soft limit), stay stopped 0.5 s longer, then read: each stall lasts ~0.5 s
+            # (plus scheduling delays), far below the 2.5 s stall timeout
+            await wait_until(lambda: paused_sub.buffered() > SOFT or producer.done(), 3.0)
+            if first_stop is None and paused_sub.buffered() > SOFT:
+                first_stop = time.monotonic()
+            await asyncio.sleep(0.5)
+            paused_data += await drain_raw(paused, 0.3)
+            cycles += 1
+        # it stopped and resumed several times, over more than stall_timeout in all: a stall
+        # clock that is not reset by a delivered batch would have kicked it
+        assert first_stop is not None and cycles >= 3, (first_stop, cycles)
+        assert time.monotonic() - first_stop > STALL
         sent = await producer
         paused_data += await drain_raw(paused, 0.3)  # buffer empties: the next batch goes out
         await hub.send_comment("r1", Sender("p0", "P"), f"{sent} the end")
         sent += 1
-        paused_data += await drain_raw(paused, 0.3)
+
+        def has_the_end(data: bytes) -> bool:
+            frames, _ = parse_raw(paused_data + data)
+            return any(i["text"].endswith(" the end") for f in frames if f["type"] == "danmaku.batch"
+                       for i in f["items"])  # fmt: skip
+
+        paused_data += await drain_until(paused, has_the_end, 5.0)
 
         # 1. the good members got everything, in order, never skipped, on time
         for g in good:
@@ -104,10 +149,15 @@ async def test_laggards_skip_then_4010_while_room_flows_and_memory_is_bounded() 
                 for f, arrival in zip(g.frames, g.arrivals, strict=True)
                 if f["type"] == "danmaku.batch"
             ]
-            print(f"good member: max publish->receipt {max(delays) * 1000:.0f} ms")
-            assert max(delays) < 0.05 + 0.25, max(delays)
+            p95 = percentile(delays, 0.95)
+            print(f"good member: publish->receipt p95 {p95 * 1000:.0f} ms, max "
+                  f"{max(delays) * 1000:.0f} ms; event-loop lag max {max(lags) * 1000:.0f} ms")  # fmt: skip
+            # the 0.05 s window plus fan-out; a stalled runner may delay a few frames, but a
+            # good member held up by laggards would wait for their kick (>= 2.5 s) or forever
+            assert p95 < 0.05 + 0.25, (p95, max(lags))
+            assert max(delays) < 1.0, (max(delays), max(lags))
 
-        # 2. laggards were kicked (stalled: they skipped every batch for 1.5 s)
+        # 2. laggards were kicked (stalled: they skipped every batch for 2.5 s)
         kicked = {u for u, _ in kicks}
         assert {f"lag{i}" for i in range(20)} <= kicked
         assert "sleeper" in kicked and not kicked & {"good0", "good1", "good2", "paused"}
@@ -130,20 +180,18 @@ async def test_laggards_skip_then_4010_while_room_flows_and_memory_is_bounded() 
         # every laggard (20 + sleeper + paused) skipped at least one batch before its kick
         assert delta("livepark_danmaku_skipped_batches_total") >= 22
 
-        # 4. the sleeper reads the backlog then the 4010 close frame
-        frames, close = parse_raw(await drain_raw(sleeper, 2.0))
+        # 4. the sleeper reads the backlog then the 4010 close frame (then EOF)
+        frames, close = parse_raw(await drain_raw(sleeper, 5.0))
         assert close == CLOSE_SLOW_CONSUMER
 
         # 5. memory stayed bounded, and is released once laggards are aborted
         sampler.cancel()
         print(f"peak server-side buffered bytes {peak} (bound {bound}, {n_conns} connections)")
         assert peak <= bound, (peak, bound)
-        await asyncio.sleep(3.3)  # close_grace for raw laggards
-        leftover = sum(s.buffered() for u, subs in hs.subscribers.items() if u.startswith("lag")
-                       for s in subs)  # fmt: skip
-        assert leftover == 0
-        assert all(s.closed for u, subs in hs.subscribers.items() if u.startswith("lag")
-                   for s in subs)  # fmt: skip
+        lag_subs = [s for u, subs in hs.subscribers.items() if u.startswith("lag") for s in subs]
+        assert len(lag_subs) == 20 and all(s.closed for s in lag_subs)
+        # raw laggards never read their close frame: aborted 1 s (their grace) after the kick
+        await eventually(lambda: sum(s.buffered() for s in lag_subs) == 0, within=5.0)
         for g in good:
             await g.close()
         for sock, _ in laggards:
@@ -161,7 +209,7 @@ async def test_must_not_lose_overflow_hits_hard_limit() -> None:
     delta = MetricDeltas()
     async with hub_server(hub, sndbuf=8192) as hs:
         async with client(hs.url("r1", "good"), "msgpack") as good:
-            lag, _ = await raw_ws(hs.port, "/?room=r1&user=lag&grace=3")
+            lag, _ = await raw_ws(hs.port, "/?room=r1&user=lag&grace=10")
             peak = 0
             blob = "y" * 4000
             for i in range(60):  # 240 KB of events, far past the 64 KiB hard limit
@@ -174,8 +222,8 @@ async def test_must_not_lose_overflow_hits_hard_limit() -> None:
             assert delta("livepark_danmaku_slow_consumer_disconnects_total", reason="hard_limit") == 1
             assert delta("livepark_danmaku_deliveries_total", cls="reliable") >= 60
             assert peak <= 2 * HARD  # each connection stays under the hard limit
-            # read within the 3 s grace: what was buffered (< hard limit), then the close frame
-            frames, close = parse_raw(await drain_raw(lag, 1.5))
+            # read within the 10 s grace: what was buffered (< hard limit), the close frame, EOF
+            frames, close = parse_raw(await drain_raw(lag, 5.0))
             seqs = [f["seq"] for f in frames if f["type"] == "event"]
             assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 60
             assert close == CLOSE_SLOW_CONSUMER  # 4010 on the wire

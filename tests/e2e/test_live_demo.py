@@ -20,7 +20,10 @@ from livepark.app import App
 ROOM = "live-e2e"
 WINDOW = 10.0  # seconds the two first viewers are watched
 LATE_JOIN_AFTER = 5.0
-LATE_FIRST_FRAME_MAX_MS = 2000
+LATE_FIRST_FRAME_MAX_MS = 2000  # the product bound, from the late viewer's subscribe reply
+FIRST_FRAME_WAIT = 15.0  # how long a test waits for first frames (a bound on CI, not the product)
+MIN_FPS = 5  # absolute floor for a viewer's decode rate ...
+MIN_FPS_OF_HOST = 0.8  # ... which must also keep up with what the host encoded over the same window
 
 
 async def test_host_goes_live_and_viewers_watch(chromium: Browser, demo_node: App) -> None:
@@ -44,24 +47,38 @@ async def test_host_goes_live_and_viewers_watch(chromium: Browser, demo_node: Ap
     await host.wait("lp.live")
     await host.page.wait_for_function("document.querySelector('#preview').videoWidth > 0")
     for v in viewers:
-        await v.wait("lp.timing.firstFrame", timeout=5)
-        # What she sees: the host's tile, labelled with her name, playing.
+        await v.wait("lp.timing.firstFrame", timeout=FIRST_FRAME_WAIT)
+        # What she sees: the host's tile, labelled with her name, playing. The <video> element
+        # learns its size from the first frame it renders, which may be after framesDecoded > 0.
         tile = v.page.locator(".tile:not([hidden])")
-        await tile.locator(".label", has_text="Hana").wait_for(timeout=5000)
-        assert await tile.locator("video").evaluate("v => v.videoWidth > 0 && !v.paused")
+        await tile.locator(".label", has_text="Hana").wait_for(timeout=FIRST_FRAME_WAIT * 1000)
+        video = await tile.locator("video").element_handle()
+        await v.page.wait_for_function(
+            "v => v.videoWidth > 0 && !v.paused", arg=video, polling=100, timeout=FIRST_FRAME_WAIT * 1000
+        )
         assert not await v.page.is_visible("text=waiting for the host to go live")
 
     # Watch the two viewers for 10 s; open a third one 5 s in.
-    async def late_viewer() -> tuple[Member, float, float]:
+    async def late_viewer() -> tuple[Member, dict[str, float]]:
         await asyncio.sleep(LATE_JOIN_AFTER)
         late = await open_page(chromium, demo_node, "viewer.html", room=ROOM, identity="lily", name="Lily")
-        await late.wait("lp.ready")
-        t = await late.wait("lp.timing.firstFrame && lp.timing", timeout=5)
-        return late, t["firstFrame"] - t["offer"], t["firstFrame"] - t["answered"]
+        await late.wait("lp.ready", timeout=FIRST_FRAME_WAIT)
+        # Waiting longer than the bound only turns a miss into a failure that says where the
+        # time went (below); the bound itself is asserted on the page's own timestamps.
+        timing: dict[str, float] = await late.wait(
+            "lp.timing.firstFrame && lp.timing", timeout=FIRST_FRAME_WAIT
+        )
+        return late, timing
 
-    rows, (late, after_offer_ms, after_answer_ms) = await asyncio.gather(
-        sample(viewers, WINDOW, every=2.0), late_viewer()
+    # The host's outbound figures are sampled with the viewers: under CPU overuse Chromium's
+    # encoder may lower its frame rate, which no SFU or viewer can make up for.
+    (*rows, host_row), (late, t) = await asyncio.gather(
+        sample([*viewers, host], WINDOW, every=2.0), late_viewer()
     )
+    encoded = [s["video"]["framesEncoded"] for s in host_row]
+    assert all(b > a for a, b in itertools.pairwise(encoded)), dump(encoded)
+    host_fps = (encoded[-1] - encoded[0]) / WINDOW
+    print(f"host: {host_fps:.1f} frames/s encoded")
     for v, row in zip(viewers, rows, strict=True):
         frames = [s["video"]["framesDecoded"] for s in row]
         packets = [s["audio"]["packetsReceived"] for s in row]
@@ -70,19 +87,26 @@ async def test_host_goes_live_and_viewers_watch(chromium: Browser, demo_node: Ap
         fps = (frames[-1] - frames[0]) / WINDOW
         audio_pps = (packets[-1] - packets[0]) / WINDOW
         print(f"{await v.lp('lp.me.identity')}: {fps:.1f} frames/s decoded, {audio_pps:.0f} audio packets/s")
-        assert fps >= 10, dump(frames)  # Chromium's fake camera gives 20 fps
+        # Chromium's fake camera gives 20 fps; she decodes (nearly) every frame the host encoded.
+        assert fps >= max(MIN_FPS, MIN_FPS_OF_HOST * host_fps), dump({"decoded": frames, "encoded": encoded})
         assert audio_pps >= 40, dump(packets)  # Opus: 50 packets/s
 
-    print(
-        f"late viewer: first frame {after_offer_ms:.0f} ms after the subscribe reply, "
-        f"{after_answer_ms:.0f} ms after the answer was accepted"
+    after_offer_ms = t["firstFrame"] - t["offer"]
+    parts = (
+        f"late viewer: first frame {after_offer_ms:.0f} ms after the subscribe reply "
+        f"(offer -> answer accepted {t['answered'] - t['offer']:.0f} ms, "
+        f"-> first decoded frame {t['firstFrame'] - t['answered']:.0f} ms; "
+        f"joined -> offer {t['offer'] - t['joined']:.0f} ms; subscribe attempts {t.get('attempts')})"
     )
-    assert after_offer_ms < LATE_FIRST_FRAME_MAX_MS
+    print(parts)
+    assert after_offer_ms < LATE_FIRST_FRAME_MAX_MS, parts
     first = await late.stats()
-    await asyncio.sleep(1.0)
-    later = await late.stats()
-    assert later["video"]["framesDecoded"] > first["video"]["framesDecoded"]
-    assert later["audio"]["packetsReceived"] > first["audio"]["packetsReceived"]
+    await late.stats_until(
+        lambda s: (
+            s["video"]["framesDecoded"] > first["video"]["framesDecoded"]
+            and s["audio"]["packetsReceived"] > first["audio"]["packetsReceived"]
+        )
+    )
 
     # Nora's network drops (the server loses her socket): her page resumes with its resume
     # token, her video never stops, and her copy of the room matches the host's again.

@@ -21,6 +21,7 @@ from typing import Any
 
 from e2e_pages import Member, dump, open_page, sample
 from playwright.async_api import Browser
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from helpers.livenode import HOST, Client, token
 from livepark.app import App
@@ -29,24 +30,40 @@ ROOM = "voice-e2e"
 SPEAKERS = ("aiko", "mei", "yuki")
 MUTED = "mei"  # seat 2
 MUTE_FLAT_AFTER = 0.5  # seconds from the host's request after which her packet count is flat
-TRACE_SECONDS = 3.0  # how long the listener's counters are traced around the mute
 TRACE_EVERY = 0.05
+BASELINE_ROWS = 5  # trace rows, showing her count rising, before the host's request
+FLAT_ROWS = 10  # trace rows read entirely after MUTE_FLAT_AFTER ...
+FLAT_SECONDS = 2.0  # ... spanning at least this long
+TRACE_WAIT = 15.0  # bound on waiting for either part of the trace (slow getStats() on CI)
+TRACE_CAP = 40.0  # the in-page trace stops by itself after this long, whatever happens
 
-# In the page: poll lp.stats() for `seconds`, recording every slot's packetsReceived with the
-# wall-clock times (s) just before and just after the getStats() call that read it (wall
-# clock, so the test can relate them to when it sent the request).
-TRACE_JS = """async ([seconds, every]) => {
-  const out = [];
-  const end = Date.now() + seconds * 1000;
-  while (Date.now() < end) {
-    const asked = Date.now() / 1000;
-    const s = await window.lp.stats();
-    const row = { asked, t: Date.now() / 1000, mids: {} };
-    for (const [mid, r] of Object.entries(s.mids)) row.mids[mid] = r.packetsReceived;
-    out.push(row);
-    await new Promise((ok) => setTimeout(ok, every * 1000));
-  }
-  return out;
+# In the page: poll lp.stats() in the background until `window.lpTrace.stop` (or `cap`
+# seconds), recording every slot's packetsReceived with the wall-clock times (s) just before
+# and just after the getStats() call that read it (wall clock, so the test can relate them
+# to when it sent the request).
+TRACE_JS = """([cap, every]) => {
+  const trace = (window.lpTrace = { rows: [], stop: false });
+  const end = Date.now() + cap * 1000;
+  (async () => {
+    while (!trace.stop && Date.now() < end) {
+      const asked = Date.now() / 1000;
+      const s = await window.lp.stats();
+      const row = { asked, t: Date.now() / 1000, mids: {} };
+      for (const [mid, r] of Object.entries(s.mids)) row.mids[mid] = r.packetsReceived;
+      trace.rows.push(row);
+      await new Promise((ok) => setTimeout(ok, every * 1000));
+    }
+  })();
+}"""
+# The trace has `n` rows and `mid`'s count rose over them.
+TRACE_RISING_JS = """([mid, n]) => {
+  const rows = window.lpTrace.rows;
+  return rows.length >= n && rows[rows.length - 1].mids[mid] > rows[0].mids[mid];
+}"""
+# The trace has `n` rows asked at or after `after` (wall clock, s), spanning `span` seconds.
+TRACE_PAST_JS = """([after, n, span]) => {
+  const late = window.lpTrace.rows.filter((r) => r.asked >= after);
+  return late.length >= n && late[late.length - 1].t - late[0].asked >= span;
 }"""
 
 
@@ -105,14 +122,29 @@ async def test_voice_room_listener_hears_speakers_and_host_mute_stops_one(
         assert await listener.page.inner_text(f".seat[data-seat='{seat}'] .who") == name
 
     # The host mutes seat 2: Mei's packets stop reaching the listener (traced from the request).
-    tracing = asyncio.ensure_future(listener.page.evaluate(TRACE_JS, [TRACE_SECONDS, TRACE_EVERY]))
-    await asyncio.sleep(0.5)  # a baseline before the request
+    her_mid = mids[MUTED]
+    page = listener.page
+    await page.evaluate(TRACE_JS, [TRACE_CAP, TRACE_EVERY])
+    # a baseline before the request: the trace is running and shows her count rising
+    await page.wait_for_function(
+        TRACE_RISING_JS, arg=[her_mid, BASELINE_ROWS], polling=50, timeout=TRACE_WAIT * 1000
+    )
     t0 = time.time()
     await host.ok("seat.mute", seat=2, muted=True)
     await listener.wait(f"!Object.values(lp.slots).includes('{MUTED}')", timeout=3)
     print(f"mute: {MUTED}'s slot left lp.slots {(time.time() - t0) * 1000:.0f} ms after the request")
-    trace: list[dict[str, Any]] = await tracing
-    her_mid = mids[MUTED]
+    try:  # enough rows read entirely after the bound (a miss fails below, with the trace)
+        await page.wait_for_function(
+            TRACE_PAST_JS,
+            arg=[t0 + MUTE_FLAT_AFTER, FLAT_ROWS, FLAT_SECONDS],
+            polling=100,
+            timeout=TRACE_WAIT * 1000,
+        )
+    except PlaywrightTimeoutError:
+        pass
+    trace: list[dict[str, Any]] = await page.evaluate(
+        "() => { window.lpTrace.stop = true; return window.lpTrace.rows; }"
+    )
     stopped = last_rise(trace, her_mid) - t0
     polls = [b["t"] - a["t"] for a, b in itertools.pairwise(trace)]
     print(
@@ -122,21 +154,22 @@ async def test_voice_room_listener_hears_speakers_and_host_mute_stops_one(
     before = [row["mids"][her_mid] for row in trace if row["t"] < t0]
     assert before[0] < before[-1], dump(trace)  # she was being received up to the request
     # read entirely after t0 + MUTE_FLAT_AFTER: her count must not move any more
-    late = [row["mids"][her_mid] for row in trace if row["asked"] >= t0 + MUTE_FLAT_AFTER]
-    assert len(late) >= 10 and len(set(late)) == 1, dump(trace)
+    late_rows = [row for row in trace if row["asked"] >= t0 + MUTE_FLAT_AFTER]
+    assert len(late_rows) >= FLAT_ROWS, dump(trace)
+    assert late_rows[-1]["t"] - late_rows[0]["asked"] >= FLAT_SECONDS, dump(trace)
+    late = [row["mids"][her_mid] for row in late_rows]
+    assert len(set(late)) == 1, dump(trace)
     for user in SPEAKERS:
         if user != MUTED:
-            others = [row["mids"][mids[user]] for row in trace if row["asked"] >= t0 + MUTE_FLAT_AFTER]
+            others = [row["mids"][mids[user]] for row in late_rows]
             assert others[0] < others[-1], (user, dump(trace))
     seat2 = listener.page.locator(".seat[data-seat='2']")
     await seat2.locator(".flags", has_text="muted by host").wait_for(timeout=2000)
     assert not await seat2.evaluate("e => e.classList.contains('speaking')")
     # Her browser still sends (silence): the SFU is what stopped her.
     mei = speakers[1]
-    sent = [(await mei.stats())["outbound"]["audio"]["packetsSent"]]
-    await asyncio.sleep(1.0)
-    sent.append((await mei.stats())["outbound"]["audio"]["packetsSent"])
-    assert sent[1] > sent[0], sent
+    sent = (await mei.stats())["outbound"]["audio"]["packetsSent"]
+    await mei.stats_until(lambda s: s["outbound"]["audio"]["packetsSent"] > sent)
     await mei.page.locator(".seat[data-seat='2'] .flags", has_text="muted by host").wait_for(timeout=2000)
 
     # Unmuted, she is heard again.
@@ -144,8 +177,7 @@ async def test_voice_room_listener_hears_speakers_and_host_mute_stops_one(
     await listener.wait(f"Object.values(lp.slots).includes('{MUTED}')", timeout=3)
     mid = slot_of(await listener.lp("lp.slots"))[MUTED]
     before = (await listener.stats())["mids"][mid]["packetsReceived"]
-    await asyncio.sleep(1.0)
-    assert (await listener.stats())["mids"][mid]["packetsReceived"] > before
+    await listener.stats_until(lambda s: s["mids"][mid]["packetsReceived"] > before)
 
     for m in (*speakers, listener):
         assert m.errors == [], m.errors

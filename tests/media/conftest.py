@@ -1,4 +1,5 @@
-"""Media test fixtures: an SFU on 127.0.0.1 host candidates with short timeouts."""
+"""Media test fixtures: an SFU on 127.0.0.1 host candidates with short timeouts, its clock,
+and a loop-lag monitor (:class:`media_kit.Env`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from media_kit import TEST_CONFIG, Env
+from media_kit import TEST_CONFIG, Env, SfuClock
 
 from livepark.media.config import MediaConfig
 from livepark.media.sfu import Sfu
@@ -23,6 +24,8 @@ def media_config() -> MediaConfig:
 
 @pytest.fixture
 async def env(media_config: MediaConfig) -> AsyncIterator[Env]:
-    env = Env(Sfu(media_config, lambda e: env.record(e)))
-    yield env
-    await env.sfu.close()
+    clock = SfuClock()
+    env = Env(Sfu(media_config, lambda e: env.record(e), clock=clock), clock=clock)
+    async with env.lag:
+        yield env
+        await env.sfu.close()

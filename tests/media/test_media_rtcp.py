@@ -7,7 +7,7 @@ import asyncio
 import struct
 import time
 
-from media_kit import Env, Subscriber, closing, publish, subscribe, until
+from media_kit import Env, Packet, Subscriber, closing, publish, subscribe, until
 
 from livepark.media import aiortc_testkit as testkit
 from livepark.media.rtcp import carries_feedback
@@ -38,23 +38,43 @@ async def test_sender_reports_map_ntp_to_the_forwarded_timestamps(env: Env) -> N
         assert await until(lambda: bob.decoded(v) >= 5 and bob.decoded(a) >= 5, 15)
         t0 = time.monotonic()
         await asyncio.sleep(6.0)
+        t_end = time.monotonic()
+        ssrcs = {mid: next(s for s in bob.media_ssrcs if bob.ssrc_mid[s] == mid) for mid in (a, v)}
+
+        def following(mid: str, arrived: float) -> list[Packet]:
+            return [p for p in bob.rtp(mid, since=arrived) if p.ssrc == ssrcs[mid]][:20]
+
+        def window(mid: str) -> list[tuple[float, int, int, int]]:
+            return [r for r in reports if r[1] == ssrcs[mid] and t0 <= r[0] <= t_end]
+
+        # an SR read just before t_end needs its 20 packets too
+        await until(lambda: all(len(following(m, r[0])) >= 20 for m in (a, v) for r in window(m)), 5.0)
         wall_minus_mono = time.time() - time.monotonic()
         by_kind = {}
         for mid in (a, v):
-            ssrc = next(s for s in bob.media_ssrcs if bob.ssrc_mid[s] == mid)
-            kind = bob.mid_kind[mid]
-            mine = [r for r in reports if r[1] == ssrc and r[0] >= t0]
+            ssrc, kind = ssrcs[mid], bob.mid_kind[mid]
+            mine = window(mid)
             by_kind[kind] = mine
             assert mine, f"no sender report for the {kind} slot (SSRC {ssrc})"
             # Every SR predicts the RTP timestamp of the packets that follow it to within
             # 100 ms: a wrong offset (or the SFU's clock instead of the publisher's) fails.
+            # Receive stamps come from a loop shared with the SFU: a packet read late makes
+            # its error negative only.  So no packet may be early by 100 ms, and of the 20
+            # after each SR the best one must be within 100 ms — minus only stalls the lag
+            # monitor measured (a mapping whose packet left late, or reads held up).
             for arrived, _ssrc, ntp, rtp in mine:
-                later = [p for p in bob.rtp(mid, since=arrived) if p.ssrc == ssrc][:20]
+                later = following(mid, arrived)
                 assert later, "no media after the sender report"
+                errors = []
                 for p in later:
                     predicted = rtp + (p.t + wall_minus_mono - ntp_seconds(ntp)) * CLOCK[kind]
                     error = ((p.ts - int(predicted) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-                    assert abs(error) < 0.1 * CLOCK[kind], (kind, error / CLOCK[kind])
+                    errors.append(error / CLOCK[kind])
+                mapped = ntp_seconds(ntp) - wall_minus_mono  # when the mapping's packet left
+                early = 0.1 + env.lag.stalled(mapped - 2.0, mapped)
+                late = 0.1 + env.lag.stalled(arrived - 2.0, later[-1].t)
+                assert max(errors) < early, (kind, "packets earlier than predicted", errors)
+                assert max(errors) > -late, (kind, "every packet later than predicted", errors)
         # A leg that carries video reports every ~1 s (both slots in one compound).
         assert 4 <= len(by_kind["video"]) <= 12, len(by_kind["video"])
         assert len(by_kind["audio"]) == len(by_kind["video"])

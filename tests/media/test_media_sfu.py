@@ -24,6 +24,9 @@ from media_kit import (
 from livepark.media import aiortc_adapter as adapter
 from livepark.media.events import PublisherStarted, PublisherStopped, SpeakersChanged
 
+PUBLISHER_TIMEOUT = 1.5
+"""Short, for the one test that waits for it (the others run with media_kit's 5 s)."""
+
 
 def decode_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "decode" in r.getMessage()]
@@ -72,11 +75,16 @@ async def test_two_subscribers_decode_and_late_joiner_within_2s(
         dave = await subscribe(env.sfu, "r1", "dave")
         async with closing(dave):
             v = dave.mids("video")[0]
-            assert await until(lambda: dave.decoded(v) >= 1, 2.0), "late joiner decoded nothing in 2 s"
+            assert await until(lambda: dave.decoded(v) >= 1, 10.0), "late joiner decoded nothing"
+            # From join to first decoded frame, ICE/DTLS included — on a loop the SFU shares
+            # with every client; time that loop was measurably stalled is not counted.
             first = dave.frames[v][0][0] - t0
-            assert first < 2.0
+            stalled = env.lag.stalled(t0, dave.frames[v][0][0])
+            assert first - stalled < 2.0, f"late joiner decoded after {first:.3f} s ({stalled:.3f} s stalled)"
             assert await until(lambda: dave.decoded(v) >= 10, 6.0)
-            logging.getLogger(__name__).warning("late joiner first frame after %.3f s", first)
+            logging.getLogger(__name__).warning(
+                "late joiner first frame after %.3f s (loop stalled %.3f s)", first, stalled
+            )
         assert not bob.errors and not carol.errors and not decode_warnings(caplog)
         stats = env.sfu.stats()
         assert stats["plis_sent"] >= 1 and stats["keyframes_forwarded"] >= 2
@@ -133,8 +141,11 @@ async def test_set_forwarding_stops_audio_within_200ms(env: Env) -> None:
         assert await until(lambda: len(bob.rtp(a)) >= 20, 15)
         t0 = time.monotonic()
         env.sfu.set_forwarding("r3", "alice", audio=False, video=True)
-        await asyncio.sleep(0.6)
-        late = bob.rtp(a, since=t0 + 0.2)
+        # A packet the SFU sent just before the mute may be read late when the shared loop
+        # stalls: only time the loop was measurably stalled is excused.  A SFU that keeps
+        # forwarding sends a packet every 20 ms, and is caught once 0.6 s of loop time passed.
+        await env.lag.wait_unstalled(t0, 0.6)
+        late = env.lag.beyond(t0, 0.2, [p.t for p in bob.rtp(a, since=t0)])
         assert late == [], f"{len(late)} audio packets arrived more than 200 ms after muting"
         assert env.slots_of("bob")[a] is None
         t1 = time.monotonic()
@@ -165,8 +176,8 @@ async def test_voice_room_last_n_follows_the_speakers(env: Env) -> None:
         assert await until(lambda: len(lis.rtp(slot_c, since=time.monotonic() - 0.3)) >= 5, 4)
         assert await until(lambda: {u for u, _ in env.of(SpeakersChanged)[-1].levels} == {"b", "c"}, 6)
         assert continuous(lis, slot_c) == (True, True)
-        spoken = [tt for tt, _ in env.timed(SpeakersChanged)]
-        assert all(y - x >= 0.3 - 0.02 for x, y in itertools.pairwise(spoken))
+        spoken = [tt for tt, _ in env.timed(SpeakersChanged)]  # on the SFU's clock
+        assert all(y - x >= 0.3 for x, y in itertools.pairwise(spoken)), list(itertools.pairwise(spoken))
 
 
 async def test_subscriber_nacks_served_from_cache(env: Env, caplog: pytest.LogCaptureFixture) -> None:
@@ -203,6 +214,7 @@ async def test_h264_is_forwarded_too(env: Env) -> None:
         assert {p.pt for p in bob.packets if p.ssrc in bob.media_ssrcs} <= {99, 101}
 
 
+@pytest.mark.parametrize("media_config", [config(publisher_timeout=PUBLISHER_TIMEOUT)])
 async def test_vanished_publisher_is_cleaned_up_and_room_continues(env: Env) -> None:
     alice = await publish(env.sfu, "r7", "alice", audio=True, video=False)
     bob = await subscribe(env.sfu, "r7", "bob")
@@ -211,10 +223,11 @@ async def test_vanished_publisher_is_cleaned_up_and_room_continues(env: Env) -> 
         assert await until(lambda: len(bob.rtp(a)) >= 10, 15)
         t = time.monotonic()
         adapter.vanish(alice.pc)  # no BYE, no DTLS close_notify
-        assert await until(lambda: env.of(PublisherStopped), 1.5 + 2.0)
-        stopped = env.of(PublisherStopped)[0]
+        assert await until(lambda: env.of(PublisherStopped), PUBLISHER_TIMEOUT + 10.0)
+        stopped_at, stopped = env.timed(PublisherStopped)[0]  # on the SFU's clock
         assert (stopped.user_id, stopped.reason) == ("alice", "rtp_timeout")
-        assert time.monotonic() - t < 1.5 + 2.0  # publisher_timeout + margin
+        # publisher_timeout + margin, on loop time that was not stalled
+        assert stopped_at - t - env.lag.stalled(t, stopped_at) < PUBLISHER_TIMEOUT + 2.0, stopped_at - t
         assert env.slots_of("bob")[a] is None
         carol = await publish(env.sfu, "r7", "carol", video=False)
         async with closing(carol):
