@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     if ns.cmd == "token":
         return _token(ns, config)
     logging.basicConfig(level=ns.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if logging.getLogger().level > logging.DEBUG:
+        # aioice logs every ICE candidate-pair check at INFO: several lines per leg.
+        logging.getLogger("aioice").setLevel(logging.WARNING)
     from livepark.app import serve
 
     try:

@@ -109,7 +109,8 @@ def merge(base: Any, overrides: Mapping[str, Any], where: str = "") -> Any:
 
 
 def env_overrides(cls: type, environ: Mapping[str, str], prefix: str = "LIVEPARK") -> dict[str, Any]:
-    """Collect ``LIVEPARK_SECTION_FIELD`` variables into a nested mapping."""
+    """Collect ``LIVEPARK_SECTION_FIELD`` variables into a nested mapping; a variable under a
+    known section's prefix that names no field is a :class:`ConfigError`."""
     out: dict[str, Any] = {}
     hints = typing.get_type_hints(cls)
     for section, tp in hints.items():
@@ -118,10 +119,16 @@ def env_overrides(cls: type, environ: Mapping[str, str], prefix: str = "LIVEPARK
             if var in environ:
                 out[section] = environ[var]
             continue
-        for f in dataclasses.fields(tp):
-            var = f"{prefix}_{section}_{f.name}".upper()
-            if var in environ:
-                out.setdefault(section, {})[f.name] = environ[var]
+        names = {f.name for f in dataclasses.fields(tp)}
+        head = f"{prefix}_{section}_".upper()
+        for var, value in environ.items():
+            if not var.startswith(head):
+                continue
+            key = var[len(head) :].lower()
+            if key not in names:
+                # A typo must not fall back to the default silently (as in TOML).
+                raise ConfigError(f"unknown setting {var}: [{section}] has no {key!r}")
+            out.setdefault(section, {})[key] = value
     return out
 
 

@@ -33,6 +33,12 @@ def test_unknown_and_badly_typed_settings_are_errors(tmp_path: Path) -> None:
         load_config(None, environ={"LIVEPARK_SERVER_PORT": "eighty"})
     with pytest.raises(ConfigError, match="not found"):
         load_config(str(tmp_path / "missing.toml"), environ={})
+    # A misspelt variable under a section's prefix is refused, not silently ignored ...
+    with pytest.raises(ConfigError, match=r"LIVEPARK_MEDIA_LASTN: \[media\] has no 'lastn'"):
+        load_config(None, environ={"LIVEPARK_MEDIA_LASTN": "0"})
+    # ... while variables outside every section (the scripts' own knobs) are not settings.
+    cfg = load_config(None, environ={"LIVEPARK_TEST_REDIS_URL": "redis://x", "LIVEPARK_NOFILE": "9"})
+    assert cfg.media.last_n == 3
 
 
 def test_secrets_are_masked() -> None:

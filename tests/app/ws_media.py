@@ -16,8 +16,9 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from aiortc.mediastreams import MediaStreamError
 
 from helpers.livenode import Client
+from helpers.looplag import LoopLag
 from livepark.media import aiortc_adapter as adapter
-from media.media_kit import LoopLag, ToneTrack, until, wait_connected
+from media.media_kit import ToneTrack, until, wait_connected
 
 __all__ = ["Listener", "LoopLag", "Speaker", "publish_ws", "subscribe_ws", "until", "wait_connected"]
 

@@ -44,11 +44,11 @@ class RoomConfig:
 
     def __post_init__(self) -> None:
         if self.seats < 0 or self.max_cohosts < 0:
-            raise ValueError("seats and max_cohosts must be >= 0")
+            raise ValueError(f"seats and max_cohosts must be >= 0, got {self.seats} and {self.max_cohosts}")
         if self.max_participants < 1:
-            raise ValueError("max_participants must be >= 1")
+            raise ValueError(f"max_participants must be >= 1, got {self.max_participants}")
         if self.max_publishers is not None and self.max_publishers < 1:
-            raise ValueError("max_publishers must be >= 1 (the host's slot)")
+            raise ValueError(f"max_publishers must be >= 1 (the host's slot), got {self.max_publishers}")
         if self.invite_ttl <= 0 or self.idle_timeout <= 0 or self.resume_grace < 0:
             raise ValueError("invite_ttl and idle_timeout must be > 0, resume_grace >= 0")
 
