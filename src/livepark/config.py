@@ -37,8 +37,9 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         for name in ("port", "http_port", "ops_port"):
-            if not 0 <= getattr(self, name) <= 65535:
-                raise ValueError(f"{name} must be within 0..65535 (0: any free port)")
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise ValueError(f"{name} must be within 0..65535 (0: any free port), got {port}")
         if self.public_url and not self.public_url.startswith(("ws://", "wss://")):
             raise ValueError(f"public_url must start with ws:// or wss://, got {self.public_url!r}")
         if self.shutdown_grace < 0:
