@@ -232,7 +232,11 @@ async def test_forwarding_rules_set_before_the_room_has_media_apply(env: Env) ->
     alice = await publish(env.sfu, "early", "alice", video=False)
     bob = await subscribe(env.sfu, "early", "bob")
     try:
-        assert await until(lambda: env.sfu.stats()["packets_received"] > 20, 10)
+        # bob's leg must be up, and alice's audio flowing past it, for "nothing arrived" to mean
+        # anything
+        assert await until(lambda: bob.pc.connectionState == "connected", 10)
+        received = env.sfu.stats()["packets_received"]
+        assert await until(lambda: env.sfu.stats()["packets_received"] > received + 20, 10)
         a = bob.mids("audio")[0]
         assert bob.rtp(a) == [] and env.slots_of("bob")[a] is None
         env.sfu.set_forwarding("early", "alice", audio=True, video=True)

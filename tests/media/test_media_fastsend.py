@@ -168,8 +168,9 @@ async def test_fast_sink_is_built_for_a_real_leg(env: Env) -> None:
     alice = await publish(env.sfu, "r1", "alice")
     bob = await subscribe(env.sfu, "r1", "bob")
     async with closing(alice, bob):
-        a = bob.mids("audio")[0]
-        assert await until(lambda: bob.decoded(a) >= 20, 15), bob.frames
+        a, v = bob.mids("audio")[0], bob.mids("video")[0]
+        # video is forwarded from its first keyframe on: wait for both kinds, not audio alone
+        assert await until(lambda: bob.decoded(a) >= 20 and bob.decoded(v) >= 1, 15), bob.frames
         stats = env.sfu.stats()
         assert stats["fast_forwarded"] > 0 and stats["fast_forwarded"] == stats["packets_forwarded"]
         leg = env.sfu.rooms["r1"].subscribers["bob"]
