@@ -92,30 +92,36 @@ async def test_token_then_serve_then_join_then_signal(tmp_path: Path, sig: signa
             await proc.wait()
 
 
+async def _refused(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run ``livepark serve`` (ephemeral ports) that must refuse to start: exit code 2 and no
+    traceback; its stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        *LIVEPARK,
+        "serve",
+        "--port",
+        "0",
+        "--http-port",
+        "0",
+        "--ops-port",
+        "0",
+        *args,
+        env=dict(os.environ, **(env or {})),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 2, err
+    assert b"Traceback" not in err
+    return err.decode()
+
+
 async def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "lp.toml"
     bad.write_text("[server]\nprot = 1\n")
-    proc = await asyncio.create_subprocess_exec(
-        *LIVEPARK,
-        "serve",
-        "--config",
-        str(bad),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    assert proc.returncode == 2 and b"prot" in err
+    assert "prot" in await _refused("--config", str(bad))
     # A value that parses but is out of range: one line naming the section, no traceback.
-    proc = await asyncio.create_subprocess_exec(
-        *LIVEPARK,
-        "serve",
-        env=dict(os.environ, LIVEPARK_DANMAKU_BATCH_WINDOW="-1"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    assert proc.returncode == 2, err
-    assert err.decode().strip() == "livepark: [danmaku]: batch_window must be positive"
+    err = await _refused(env={"LIVEPARK_DANMAKU_BATCH_WINDOW": "-1"})
+    assert err.strip() == "livepark: [danmaku]: batch_window must be positive"
 
 
 async def _serve(
@@ -231,23 +237,8 @@ async def test_serve_limit_flags_no_verify_and_masked_secrets(tmp_path: Path) ->
 
 
 async def test_serve_with_an_unreadable_public_key_is_a_clear_error(tmp_path: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *LIVEPARK,
-        "serve",
-        "--port",
-        "0",
-        "--http-port",
-        "0",
-        "--ops-port",
-        "0",
-        env=dict(os.environ, LIVEPARK_AUTH_PUBLIC_KEYS="~/no-such-dir/id.pem", HOME=str(tmp_path)),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 2, err
-    assert f"cannot read {tmp_path}/no-such-dir/id.pem".encode() in err
-    assert b"Traceback" not in err
+    err = await _refused(env={"LIVEPARK_AUTH_PUBLIC_KEYS": "~/no-such-dir/id.pem", "HOME": str(tmp_path)})
+    assert f"cannot read {tmp_path}/no-such-dir/id.pem" in err
 
 
 async def test_token_name_grant_and_ttl_flags() -> None:
