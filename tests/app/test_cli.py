@@ -19,6 +19,7 @@ from livepark.auth.grants import Grants
 from livepark.auth.tokens import TokenVerifier, mint_token
 
 LIVEPARK = [sys.executable, "-m", "livepark.cli"]
+EPHEMERAL_PORTS = ("--port", "0", "--http-port", "0", "--ops-port", "0")  # nothing to race for
 SERVING = re.compile(r"livepark serving: ws://\S+:(\d+)/\s+http://\S+:(\d+)/\s+ops http://\S+:(\d+)/metrics")
 
 
@@ -98,12 +99,7 @@ async def _refused(*args: str, env: dict[str, str] | None = None) -> str:
     proc = await asyncio.create_subprocess_exec(
         *LIVEPARK,
         "serve",
-        "--port",
-        "0",
-        "--http-port",
-        "0",
-        "--ops-port",
-        "0",
+        *EPHEMERAL_PORTS,
         *args,
         env=dict(os.environ, **(env or {})),
         stdout=asyncio.subprocess.PIPE,
@@ -132,12 +128,7 @@ async def _serve(
     proc = await asyncio.create_subprocess_exec(
         *LIVEPARK,
         "serve",
-        "--port",
-        "0",
-        "--http-port",
-        "0",
-        "--ops-port",
-        "0",
+        *EPHEMERAL_PORTS,
         *args,
         env=dict(os.environ, LIVEPARK_MEDIA_HOST_ADDRESSES="127.0.0.1", **env),
         stdout=asyncio.subprocess.PIPE,
